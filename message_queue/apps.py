@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MessageQueueConfig(AppConfig):
+    name = "message_queue"
+    verbose_name = "Message queue"

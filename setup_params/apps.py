@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SetupParamsConfig(AppConfig):
+    name = "setup_params"
+    verbose_name = "Setup parameters"
