@@ -51,6 +51,7 @@ CONNECTOR_ENCRYPTION_KEY = _secret_from_env_or_var(
     "CONNECTOR_ENCRYPTION_KEY",
     lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
 )
+CONNECTOR_OLD_ENCRYPTION_KEYS = env.list("CONNECTOR_OLD_ENCRYPTION_KEYS", default=[])
 
 CONNECTOR_BASE_URL = env.str("CONNECTOR_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _base_url = urlsplit(CONNECTOR_BASE_URL)

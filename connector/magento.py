@@ -1,0 +1,767 @@
+"""Magento 2 REST client: prices, stock and the connection test.
+
+Only `requests` and the standard library: a test can use this module with nothing but a URL.
+Every call answers with a small `CallResult`, or raises a `MagentoError` subclass whose class
+says what the answer means for the message being sent (DESIGN.md section 5):
+
+    MagentoConfigError       trips the outage guard, uses up no attempt
+      MagentoAuthError         401/403: token refused (with the 2.4.4 bearer-token hint)
+      MagentoRouteNotFound     "Request does not match any route.", or a web page: wrong URL
+    MagentoRetryableError    5xx, 429, timeouts, dropped connections, HTML where JSON was due
+      MagentoTimeout, MagentoConnectionError, MagentoServerError
+    MagentoDataError         400 validation: the message fails at once
+    MagentoInputLimitError   400 "Maximum items of type ...": split the batch to `max_items`
+    MagentoUnknownSku        the product does not exist: the message is skipped
+
+`classify_response` and `classify_transport_error` are the one place that maps an answer
+(or a failure to get one) to an error. Magento's exact message texts are the constants below,
+taken from Magento's source (see each comment), so that a real trace can replace them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.client import RemoteDisconnected
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+# --- Magento's own texts (one place; replace from a real trace if Magento changes them) ------
+
+# Magento\Framework\Webapi\Rest Router: wrong path, method or store code in the URL.
+NO_ROUTE_MESSAGE = "Request does not match any route."
+# Magento\Webapi\Controller\Rest\RequestValidator::checkPermissions (HTTP 401).
+NOT_AUTHORIZED_MESSAGE = "The consumer isn't authorized to access %resources."
+# ... RequestValidator::validate: a GET with store code `all` (HTTP 400).
+GET_WITH_ALL_STORE_MESSAGE = "Cannot perform GET operation with store code 'all'"
+# Magento\Framework\Webapi\Validator\EntityArrayValidator (input limits, HTTP 400).
+INPUT_LIMIT_MESSAGE = 'Maximum items of type "%type" is %max'
+# Magento\Framework\Webapi\ErrorProcessor::INTERNAL_SERVER_ERROR_MSG (HTTP 500).
+INTERNAL_ERROR_MESSAGE = "Internal Error. Details are available in Magento log file. Report ID: %s"
+# Magento\Framework\Webapi\ServiceInputProcessor: a required body parameter is missing.
+REQUIRED_FIELD_MESSAGE = '"%fieldName" is required. Enter and try again.'
+# ... TypeProcessor via ServiceInputProcessor: a value of the wrong type (already filled).
+INVALID_TYPE_MESSAGE = (
+    'Error occurred during "{field}" processing. The "{value}" value\'s type is invalid. '
+    'The "{type}" type was expected. Verify and try again.'
+)
+
+# Magento\Catalog\Model\Product\Price\BasePriceStorage::retrieveValidPrices: per-row failures
+# of POST /V1/products/base-prices, answered with HTTP 200. Parameters arrive as a list:
+# ["SKU", "<sku>"], ["Price", "<price>"], ["<sku>", "<store id>"] (the store message comes
+# already filled). An unknown SKU and a product type without a price of its own (e.g.
+# configurable) both give the "SKU" form (Validation\InvalidSkuProcessor).
+PRICE_INVALID_ATTRIBUTE_MESSAGE = "Invalid attribute %fieldName = %fieldValue."
+PRICE_STORE_NOT_FOUND_MESSAGE = (
+    "Requested store is not found. Row ID: SKU = %SKU, Store ID: %storeId."
+)
+PRICE_FIELD_SKU = "SKU"
+PRICE_FIELD_PRICE = "Price"
+
+# Magento\Inventory SourceItemsSaveHandler / SourceItem validators (HTTP 400, whole request):
+# "Validation Failed: <first error, filled>" with errors[] = [{"message", "parameters"}].
+SOURCE_ITEMS_VALIDATION_FAILED = "Validation Failed"
+SOURCE_ITEM_EMPTY_MESSAGE = '"%field" can not be empty.'
+SOURCE_ITEM_WHITESPACE_MESSAGE = '"%field" can not contain whitespaces.'
+SOURCE_ITEM_NOT_NUMERIC_MESSAGE = '"%field" should be numeric.'
+SOURCE_ITEM_UNKNOWN_STATUS_MESSAGE = '"%field" should a known status.'
+# An unknown SKU or source code fails at the database (Magento 2.4.6 reports, HTTP 400).
+SOURCE_ITEMS_NOT_SAVED_MESSAGE = "Could not save Source Item"
+
+# Magento\CatalogInventory\Model\StockRegistry::resolveProductId (HTTP 404, ["<sku>"]), and
+# ProductRepository::get, the text the rest of the catalog API uses for a missing product.
+STOCK_ITEM_UNKNOWN_SKU_MESSAGE = 'Product with SKU "%1" does not exist'
+PRODUCT_NOT_FOUND_MESSAGE = (
+    "The product that was requested doesn't exist. Verify the product and try again."
+)
+UNKNOWN_PRODUCT_MESSAGES = (STOCK_ITEM_UNKNOWN_SKU_MESSAGE, PRODUCT_NOT_FOUND_MESSAGE)
+
+# --- our own sentences ---------------------------------------------------------------------
+
+BEARER_TOKEN_HINT = (
+    "Magento 2.4.4 and later refuse an integration's access token used as a bearer token "
+    "unless Stores › Configuration › Services › OAuth › Consumer Settings › "
+    '"Allow OAuth Access Tokens to be used as standalone Bearer tokens" is set to Yes '
+    "(config path oauth/consumer/enable_integration_as_bearer)."
+)
+WRONG_URL_HINT = (
+    "Check the Magento base URL: it should be the store's root address "
+    "(e.g. https://shop.example.com), without /admin or /rest."
+)
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_POOL_SIZE = 10
+MSI_MODULE = "Magento_InventoryApi"
+# Stock item id in the legacy PUT URL: Magento looks the item up by SKU and ignores it.
+LEGACY_STOCK_ITEM_ID = 1
+MESSAGE_EXCERPT_CHARS = 300
+USER_AGENT = "acumatica-magento-connector"
+REDACTED = "••••"
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class PriceFailure:
+    """One failure row of a base-prices answer.
+
+    `skus` are the SKUs of the request the failure names (matched case-insensitively, as
+    Magento matches SKUs); empty when it names none. `unknown_sku` means Magento does not
+    know the SKU as a product with a price of its own: the message is skipped, not failed.
+    """
+
+    message: str
+    skus: list[str] = field(default_factory=list)
+    unknown_sku: bool = False
+
+
+@dataclass
+class CallResult:
+    status_code: int
+    duration_ms: float
+    endpoint: str
+    failures: list[PriceFailure] = field(default_factory=list)
+
+
+@dataclass
+class StoreInfo:
+    code: str
+    id: int
+    website_id: int
+    base_currency_code: str
+
+
+@dataclass
+class ConnectionReport:
+    module_count: int
+    stores: list[StoreInfo]
+    msi_available: bool = False
+    duration_ms: float = 0.0
+
+    def summary(self) -> str:
+        stores = "; ".join(
+            f"{s.code} (id {s.id}, website {s.website_id}, base currency {s.base_currency_code})"
+            for s in self.stores
+        )
+        msi = (
+            f"MSI ({MSI_MODULE}) is installed"
+            if self.msi_available
+            else f"MSI ({MSI_MODULE}) is not installed: send stock as single-source stock items"
+        )
+        return (
+            f"Connected to Magento: {self.module_count} modules enabled; {msi}. "
+            f"Stores: {stores or 'none'}."
+        )
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class MagentoError(Exception):
+    """A Magento call that did not succeed. `str(error)` is a sentence for an operator."""
+
+    retryable: ClassVar[bool] = False
+    trips_outage_guard: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        duration_ms: float = 0.0,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.duration_ms = duration_ms
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code!r}, "
+            f"endpoint={self.endpoint!r}, message={self.message!r})"
+        )
+
+
+class MagentoConfigError(MagentoError):
+    """The settings are wrong (URL, token, store code): not the message's fault."""
+
+    trips_outage_guard = True
+
+
+class MagentoAuthError(MagentoConfigError):
+    pass
+
+
+class MagentoRouteNotFound(MagentoConfigError):
+    pass
+
+
+class MagentoRetryableError(MagentoError):
+    retryable = True
+
+
+class MagentoTimeout(MagentoRetryableError):
+    pass
+
+
+class MagentoConnectionError(MagentoRetryableError):
+    pass
+
+
+class MagentoServerError(MagentoRetryableError):
+    pass
+
+
+class MagentoDataError(MagentoError):
+    """Magento refused the data (400 validation): the message fails at once."""
+
+    def __init__(self, message: str, *, errors: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errors = list(errors)
+
+
+class MagentoInputLimitError(MagentoError):
+    """Magento's web-API input limit refused the list: send it again in pieces of max_items."""
+
+    def __init__(self, message: str, *, max_items: int = 0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.max_items = max_items
+
+
+class MagentoUnknownSku(MagentoError):
+    """Magento has no product with this SKU: the message is skipped, not failed."""
+
+    def __init__(self, message: str, *, sku: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.sku = sku
+
+
+# --- Magento's error bodies ----------------------------------------------------------------
+
+
+def _php_string(value: Any) -> str:
+    """A value as PHP prints it into a phrase (1.0 -> "1", True -> "1", None -> "")."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "1"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def fill_placeholders(template: str, parameters: Any) -> str:
+    """Fill a Magento phrase: `%name` from an object's keys, `%1`, `%2` … from a list.
+
+    Works like Magento's Phrase placeholder renderer (PHP `strtr`): the longest placeholder
+    wins, and unknown placeholders stay as they are.
+    """
+    if isinstance(parameters, Mapping):
+        pairs = {f"%{key}": _php_string(value) for key, value in parameters.items()}
+    elif isinstance(parameters, list | tuple):
+        pairs = {f"%{index}": _php_string(value) for index, value in enumerate(parameters, 1)}
+    else:
+        return template
+    if not pairs:
+        return template
+    pattern = "|".join(re.escape(key) for key in sorted(pairs, key=len, reverse=True))
+    return re.sub(pattern, lambda match: pairs[match.group(0)], template)
+
+
+def error_messages(body: Mapping[str, Any]) -> list[str]:
+    """The filled messages of an error body's `errors[]`."""
+    messages = []
+    for error in body.get("errors") or []:
+        if isinstance(error, Mapping) and error.get("message"):
+            messages.append(fill_placeholders(str(error["message"]), error.get("parameters")))
+    return messages
+
+
+def readable_message(body: Any) -> str:
+    """One sentence from Magento's error JSON: the message, then its `errors[]` (filled)."""
+    if not isinstance(body, Mapping) or not body.get("message"):
+        return _excerpt(json.dumps(body)) if body not in (None, "") else ""
+    message = fill_placeholders(str(body["message"]), body.get("parameters"))
+    extra = [text for text in error_messages(body) if text not in message]
+    if extra:
+        message = f"{message.rstrip()} ({'; '.join(extra)})"
+    return message
+
+
+def _excerpt(text: str) -> str:
+    """A short, single-line excerpt of a body that is not JSON (an HTML page's title)."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and title.group(1).strip():
+        text = title.group(1)
+    else:
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    if len(text) > MESSAGE_EXCERPT_CHARS:
+        text = text[: MESSAGE_EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _parse_json(text: str) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(text)
+    except ValueError:
+        return False, None
+
+
+def classify_response(
+    status_code: int,
+    body: str,
+    *,
+    content_type: str = "",
+    location: str = "",
+    endpoint: str = "",
+    duration_ms: float = 0.0,
+    connection_test: bool = False,
+    secrets: Sequence[str] = (),
+) -> MagentoError | None:
+    """Map one HTTP answer to the error it means, or None for a success with JSON.
+
+    The one place where Magento's answers get their meaning:
+    1. 2xx with JSON: success. 2xx with a page, or a 3xx (often to a login page): on the
+       connection test a wrong URL; while sending, a passing fault (a proxy page), retried.
+    2. 401/403: the token. 404: "no route" or a web server's page is the URL; Magento's own
+       "product doesn't exist" is an unknown SKU; any other 404 is about the data.
+    3. 400: the input limit (split the batch), a GET with store code `all` (the settings),
+       anything else is a data error. 408, 429 and 5xx: retried.
+    """
+    kwargs: dict[str, Any] = {
+        "status_code": status_code,
+        "duration_ms": duration_ms,
+        "endpoint": endpoint,
+    }
+    is_json, data = _parse_json(body) if "html" not in content_type.lower() else (False, None)
+    detail = _redact(readable_message(data) if is_json else _excerpt(body), secrets)
+    said = f" ({detail})" if detail else ""
+
+    if 200 <= status_code < 300:
+        if is_json:
+            return None
+        message = f"Magento answered {endpoint} with a web page instead of JSON{said}."
+        if connection_test:
+            return MagentoRouteNotFound(f"{message} {WRONG_URL_HINT}", **kwargs)
+        return MagentoRetryableError(message, **kwargs)
+
+    if 300 <= status_code < 400:
+        target = _redact(location, secrets) or "another page"
+        login = " (a login page)" if "login" in location.lower() else ""
+        message = f"Magento redirected {endpoint} to {target}{login} instead of answering."
+        if connection_test:
+            return MagentoRouteNotFound(f"{message} {WRONG_URL_HINT}", **kwargs)
+        return MagentoRetryableError(message, **kwargs)
+
+    if status_code in (401, 403):
+        answer = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}"
+        return MagentoAuthError(
+            f"Magento refused the access token ({answer}). Check the token and the resources "
+            f"its integration may access. {BEARER_TOKEN_HINT}",
+            **kwargs,
+        )
+
+    template = str(data.get("message", "")) if is_json and isinstance(data, Mapping) else ""
+    if status_code in (404, 405):
+        if template in UNKNOWN_PRODUCT_MESSAGES:
+            parameters = data.get("parameters")
+            sku = str(parameters[0]) if isinstance(parameters, list) and parameters else None
+            return MagentoUnknownSku(f"Magento does not know the product{said}.", sku=sku, **kwargs)
+        if not is_json or template == NO_ROUTE_MESSAGE or status_code == 405:
+            return MagentoRouteNotFound(
+                f"Magento has no API route for {endpoint} (HTTP {status_code}{said}). "
+                f"{WRONG_URL_HINT} Also check the store code (it is part of the URL).",
+                **kwargs,
+            )
+        return MagentoDataError(
+            f"Magento did not find what {endpoint} refers to (HTTP 404{said}).",
+            errors=error_messages(data),
+            **kwargs,
+        )
+
+    if status_code in (408, 429) or status_code >= 500:
+        if status_code == 503 and not is_json:
+            message = (
+                f"Magento is unavailable (HTTP 503{said}): in maintenance mode or overloaded. "
+                "Try again later."
+            )
+        elif is_json:
+            message = f"Magento failed on {endpoint} with HTTP {status_code}{said}."
+        else:
+            message = f"The server failed on {endpoint} with HTTP {status_code}{said}."
+        return MagentoServerError(message, **kwargs)
+
+    if status_code == 400 and template == INPUT_LIMIT_MESSAGE:
+        parameters = data.get("parameters")
+        max_items = parameters.get("max") if isinstance(parameters, Mapping) else None
+        try:
+            max_items = int(max_items)
+        except (TypeError, ValueError):
+            max_items = 0
+        return MagentoInputLimitError(
+            f"Magento's web-API input limit refused the list ({detail}). "
+            f"Lower the batch count to {max_items or 'the limit'} or less.",
+            max_items=max_items,
+            **kwargs,
+        )
+    if status_code == 400 and template == GET_WITH_ALL_STORE_MESSAGE:
+        return MagentoConfigError(
+            f"Magento refused to read with store code 'all' ({detail}). "
+            "Use a store view code such as 'default'.",
+            **kwargs,
+        )
+    return MagentoDataError(
+        f"Magento refused the data (HTTP {status_code}{said}).",
+        errors=[_redact(text, secrets) for text in error_messages(data)] if is_json else [],
+        **kwargs,
+    )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception wrapped inside `exc` (requests → urllib3 → socket/ssl), once each."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+        stack.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def classify_transport_error(
+    exc: BaseException,
+    *,
+    url: str,
+    timeout: float,
+    endpoint: str = "",
+    duration_ms: float = 0.0,
+    secrets: Sequence[str] = (),
+) -> MagentoError:
+    """Map a failure to get any answer (DNS, refused, TLS, timeout, dropped) to a sentence."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    kwargs: dict[str, Any] = {"status_code": None, "duration_ms": duration_ms, "endpoint": endpoint}
+    causes = list(_causes(exc))
+
+    def has(*types: type[BaseException]) -> BaseException | None:
+        return next((cause for cause in causes if isinstance(cause, types)), None)
+
+    if has(socket.gaierror) or any(type(c).__name__ == "NameResolutionError" for c in causes):
+        return MagentoConnectionError(
+            f"Could not resolve host '{host}': check the Magento base URL (and this server's DNS).",
+            **kwargs,
+        )
+    if has(ConnectionRefusedError):
+        return MagentoConnectionError(
+            f"Connection refused by {host}:{port}: nothing answers there. Check the Magento "
+            "base URL and port, and that the web server is running.",
+            **kwargs,
+        )
+    verify_error = has(ssl.SSLCertVerificationError)
+    if verify_error is not None:
+        reason = getattr(verify_error, "verify_message", "") or "certificate not trusted"
+        return MagentoConnectionError(
+            f"TLS certificate verification failed for {host}:{port} ({reason}). Install a "
+            "certificate from a trusted authority on the Magento server, or turn TLS "
+            "verification off for this connection if you trust the network.",
+            **kwargs,
+        )
+    if isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
+        return MagentoConnectionError(
+            f"TLS handshake with {host}:{port} failed "
+            f"({_redact(_excerpt(str(has(ssl.SSLError) or exc)), secrets)}). "
+            "Check that the base URL's scheme (https/http) and port are right.",
+            **kwargs,
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return MagentoTimeout(
+            f"Could not connect to {host}:{port} within {timeout:g} s: check the Magento base "
+            "URL and any firewall in between.",
+            **kwargs,
+        )
+    if isinstance(exc, requests.exceptions.Timeout) or has(TimeoutError, socket.timeout):
+        return MagentoTimeout(
+            f"Magento did not answer within {timeout:g} s ({endpoint}).", **kwargs
+        )
+    if has(RemoteDisconnected, ConnectionResetError, BrokenPipeError) or isinstance(
+        exc, requests.exceptions.ChunkedEncodingError
+    ):
+        return MagentoConnectionError(
+            f"Magento closed the connection without answering ({endpoint}).", **kwargs
+        )
+    return MagentoConnectionError(
+        f"Could not reach Magento at {host}:{port} ({endpoint}): "
+        f"{_redact(_excerpt(str(exc)), secrets)}",
+        **kwargs,
+    )
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+def _normalize_base_url(base_url: str) -> str:
+    """The store's root: a pasted API address (…/rest/default/V1) is cut back to the root."""
+    url = base_url.strip().rstrip("/")
+    match = re.search(r"/rest(/|$)", url)
+    return url[: match.start()] if match else url
+
+
+def _price_matches(value: Any, failed_value: str) -> bool:
+    try:
+        return float(value) == float(failed_value)
+    except (TypeError, ValueError):
+        return _php_string(value) == failed_value
+
+
+def _skus_named(template: str, parameters: Any, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The request's SKUs a base-prices failure names (case-insensitive, as Magento does).
+
+    Magento gives no row index. "Invalid attribute" names the SKU for the SKU form and only
+    the value for the price form, so a price failure goes to the rows with that price;
+    the store form names the SKU first. Other texts: any parameter equal to a SKU.
+    """
+    values = list(parameters.values()) if isinstance(parameters, Mapping) else list(parameters)
+    named: list[str]
+    if template == PRICE_INVALID_ATTRIBUTE_MESSAGE and len(values) >= 2:
+        field_name, field_value = _php_string(values[0]), _php_string(values[1])
+        if isinstance(parameters, Mapping):
+            field_name = _php_string(parameters.get("fieldName", field_name))
+            field_value = _php_string(parameters.get("fieldValue", field_value))
+        if field_name == PRICE_FIELD_PRICE:
+            return [
+                str(row["sku"]) for row in rows if _price_matches(row.get("price"), field_value)
+            ]
+        named = [field_value]
+    elif template == PRICE_STORE_NOT_FOUND_MESSAGE and values:
+        named = [
+            _php_string(parameters.get("SKU") if isinstance(parameters, Mapping) else values[0])
+        ]
+    else:
+        named = [_php_string(value) for value in values]
+    wanted = {value.casefold() for value in named}
+    return [str(row["sku"]) for row in rows if str(row["sku"]).casefold() in wanted]
+
+
+def _unknown_sku(template: str, parameters: Any) -> bool:
+    if template != PRICE_INVALID_ATTRIBUTE_MESSAGE:
+        return False
+    if isinstance(parameters, Mapping):
+        return parameters.get("fieldName") == PRICE_FIELD_SKU
+    return bool(parameters) and _php_string(parameters[0]) == PRICE_FIELD_SKU
+
+
+class MagentoClient:
+    """A Magento store's REST API: `{base_url}/rest/{store_code}/V1/…` with a bearer token.
+
+    One `requests.Session` with a connection pool: keep one client per worker and reuse it.
+    Redirects are not followed (a redirect is how a wrong URL usually shows) and nothing is
+    retried here: retrying is the processor's decision.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        store_code: str = "default",
+        timeout: float = DEFAULT_TIMEOUT,
+        verify_tls: bool = True,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self.base_url = _normalize_base_url(base_url)
+        self.store_code = (store_code or "default").strip()
+        self.timeout = float(timeout)
+        self.verify_tls = verify_tls
+        self._token = token
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+            }
+        )
+        self._session.verify = verify_tls
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        if not verify_tls:
+            # The operator turned verification off on purpose: a warning per call would only
+            # bury the log.
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+
+    def __repr__(self) -> str:
+        return f"MagentoClient(base_url={self.base_url!r}, store_code={self.store_code!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> MagentoClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def modules(self) -> list[str]:
+        data, _ = self._call("GET", "/V1/modules", connection_test=True)
+        return [str(name) for name in data or []]
+
+    def store_configs(self) -> list[dict[str, Any]]:
+        data, _ = self._call("GET", "/V1/store/storeConfigs", connection_test=True)
+        return [dict(item) for item in data or []]
+
+    def test_connection(self) -> ConnectionReport:
+        """GET modules (any valid token passes), then the store configs to show."""
+        started = time.perf_counter()
+        modules = self.modules()
+        stores = [
+            StoreInfo(
+                code=str(config.get("code", "")),
+                id=int(config.get("id", 0)),
+                website_id=int(config.get("website_id", 0)),
+                base_currency_code=str(config.get("base_currency_code", "")),
+            )
+            for config in self.store_configs()
+        ]
+        return ConnectionReport(
+            module_count=len(modules),
+            stores=stores,
+            msi_available=MSI_MODULE in modules,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def post_base_prices(self, prices: Sequence[Mapping[str, Any]]) -> CallResult:
+        """POST /V1/products/base-prices. Valid rows are saved even when others fail."""
+        rows = [
+            {
+                "sku": str(row["sku"]),
+                "price": float(row["price"]),
+                "store_id": int(row.get("store_id", 0)),
+            }
+            for row in prices
+        ]
+        data, result = self._call("POST", "/V1/products/base-prices", {"prices": rows})
+        for failure in data or []:
+            if not isinstance(failure, Mapping):
+                continue
+            template = str(failure.get("message", ""))
+            parameters = failure.get("parameters") or []
+            result.failures.append(
+                PriceFailure(
+                    message=_redact(fill_placeholders(template, parameters), [self._token]),
+                    skus=_skus_named(template, parameters, rows),
+                    unknown_sku=_unknown_sku(template, parameters),
+                )
+            )
+        return result
+
+    def post_source_items(self, items: Sequence[Mapping[str, Any]]) -> CallResult:
+        """POST /V1/inventory/source-items (MSI). All or nothing: one bad item refuses all."""
+        rows = []
+        for item in items:
+            quantity = float(item["quantity"])
+            status = item.get("status")
+            rows.append(
+                {
+                    "sku": str(item["sku"]),
+                    "source_code": str(item["source_code"]),
+                    "quantity": quantity,
+                    "status": int(status) if status is not None else int(quantity > 0),
+                }
+            )
+        _, result = self._call("POST", "/V1/inventory/source-items", {"sourceItems": rows})
+        return result
+
+    def put_stock_item(self, sku: str, qty: float, is_in_stock: bool) -> CallResult:
+        """PUT /V1/products/{sku}/stockItems/1: single-source stock, one item a call.
+
+        Magento merges the fields sent onto the stored stock item, so only these two go.
+        """
+        path = f"/V1/products/{quote(sku, safe='')}/stockItems/{LEGACY_STOCK_ITEM_ID}"
+        body = {"stockItem": {"qty": float(qty), "is_in_stock": bool(is_in_stock)}}
+        try:
+            _, result = self._call("PUT", path, body)
+        except MagentoUnknownSku as error:
+            error.sku = sku
+            raise
+        return result
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _url(self, method: str, path: str) -> str:
+        # Magento refuses reads with store code `all` (the admin scope): read the default view.
+        store_code = "default" if method == "GET" and self.store_code == "all" else self.store_code
+        return f"{self.base_url}/rest/{quote(store_code, safe='')}{path}"
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        connection_test: bool = False,
+    ) -> tuple[Any, CallResult]:
+        url = self._url(method, path)
+        endpoint = f"{method} {path}"
+        secrets = [self._token]
+        data = json.dumps(body).encode() if body is not None else None
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                method, url, data=data, timeout=self.timeout, allow_redirects=False
+            )
+            text = response.text
+        except requests.RequestException as exc:
+            raise classify_transport_error(
+                exc,
+                url=url,
+                timeout=self.timeout,
+                endpoint=endpoint,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                secrets=secrets,
+            ) from None
+        duration_ms = (time.perf_counter() - started) * 1000
+        error = classify_response(
+            response.status_code,
+            text,
+            content_type=response.headers.get("Content-Type", ""),
+            location=response.headers.get("Location", ""),
+            endpoint=endpoint,
+            duration_ms=duration_ms,
+            connection_test=connection_test,
+            secrets=secrets,
+        )
+        if error is not None:
+            raise error
+        return json.loads(text), CallResult(response.status_code, duration_ms, endpoint)
