@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -201,3 +203,27 @@ class OutageGuard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile} {self.entity}: {'tripped' if self.tripped else 'ok'}"
+
+
+def long_ago():
+    return timezone.now() - timedelta(days=3650)
+
+
+class SenderSlot(models.Model):
+    """One of *senders* run slots of a (profile, entity); it expires if its holder dies."""
+
+    profile = models.ForeignKey("setup_params.Profile", on_delete=models.CASCADE,
+                                related_name="sender_slots")
+    entity = models.CharField("entity", max_length=20, choices=Entity.choices)
+    number = models.PositiveSmallIntegerField("slot")
+    holder = models.CharField("held by run", max_length=32, blank=True)
+    expires_at = models.DateTimeField("expires at", default=long_ago)
+
+    class Meta:
+        verbose_name = "sender slot"
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "entity", "number"], name="one_slot_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile} {self.entity} slot {self.number}"

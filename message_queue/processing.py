@@ -1,0 +1,609 @@
+"""Sending queued Pricing and Inventory to Magento: the rules of DESIGN.md section 5.
+
+A *run* (one Celery task, started by beat every minute per profile and entity) holds one of
+the entity's *senders* slots and repeats *passes*: it works, then while the time since it
+started is below the check process time it sleeps the process sleep time and looks again.
+
+A *pass*:
+1. gives expired leases back (pending, superseded or failed);
+2. counts the pending messages it can claim (up to threshold + 1); at most the threshold it
+   sends them one request per record, above it in requests of batch count records, the last
+   request taking the remainder (while the outage guard is tripped: one probe call);
+3. claims each request's records with one statement (SKIP LOCKED on PostgreSQL), sends them,
+   writes one Attempt per HTTP call and sets the statuses in bulk.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import repeat
+
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from connector.magento import (
+    CallResult,
+    MagentoClient,
+    MagentoDataError,
+    MagentoError,
+    MagentoInputLimitError,
+    MagentoUnknownSku,
+)
+from message_queue.models import (
+    Attempt,
+    Entity,
+    KeyState,
+    Message,
+    OutageGuard,
+    SenderSlot,
+    Status,
+)
+from setup_params.models import Profile
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 300
+LEASE_MARGIN_SECONDS = 60
+SENDER_SLOT_MARGIN_SECONDS = 30
+
+
+@dataclass
+class PassReport:
+    calls: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    released: int = 0
+    recovered: int = 0
+    left: int = 0
+    outage: str = ""
+
+    def add(self, other: PassReport) -> None:
+        for name in ("calls", "sent", "failed", "skipped", "retrying", "released", "recovered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.left = other.left
+        self.outage = other.outage
+
+    def summary(self) -> str:
+        text = (
+            f"{self.calls} calls: {self.sent} sent, {self.failed} failed, {self.skipped} skipped, "
+            f"{self.retrying} to retry, {self.left} left"
+        )
+        return text + (f"; sending paused: {self.outage}" if self.outage else "")
+
+
+@dataclass
+class ClaimedMessage:
+    id: int
+    key: str
+    sku: str
+    payload: dict
+    attempts: int
+
+
+@dataclass
+class Outcome:
+    """What one HTTP call meant for each of its messages."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)
+    retry: list[int] = field(default_factory=list)
+    release: list[int] = field(default_factory=list)
+    status_code: int | None = None
+    error: str = ""
+    endpoint: str = ""
+    duration_ms: float = 0.0
+
+
+class OutageTripped(Exception):
+    pass
+
+
+# --- the run: check process time, process sleep time, sender slots --------------------------
+
+
+def run_processor(
+    profile_name: str,
+    entity: str,
+    *,
+    client_factory: Callable[[Profile], MagentoClient] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PassReport | None:
+    """One beat-started run. None when every sender slot of this entity is taken."""
+    profile = Profile.objects.select_related("queue_settings").get(name=profile_name)
+    settings = profile.queue_settings
+    holder = acquire_sender_slot(profile, entity, settings.senders,
+                                 hold_seconds=settings.check_process_time)
+    if holder is None:
+        return None
+    report = PassReport()
+    started = time.monotonic()
+    try:
+        while True:
+            close_old_connections()
+            profile = load_profile(profile_name)
+            report.add(run_pass(profile, entity, client_factory=client_factory))
+            if time.monotonic() - started >= profile.queue_settings.check_process_time:
+                break
+            sleep(profile.queue_settings.process_sleep_time)
+    finally:
+        release_sender_slot(holder)
+    return report
+
+
+def load_profile(name: str) -> Profile:
+    return Profile.objects.select_related("magento_settings", "queue_settings").get(name=name)
+
+
+def acquire_sender_slot(profile: Profile, entity: str, senders: int, *, hold_seconds: int):
+    """Take a free slot (one of *senders*); a slot whose holder died expires by itself."""
+    now = timezone.now()
+    expires = now + timedelta(seconds=hold_seconds + SENDER_SLOT_MARGIN_SECONDS)
+    holder = uuid.uuid4().hex
+    for number in range(senders):
+        SenderSlot.objects.get_or_create(profile=profile, entity=entity, number=number)
+        taken = SenderSlot.objects.filter(
+            profile=profile, entity=entity, number=number, expires_at__lt=now
+        ).update(holder=holder, expires_at=expires)
+        if taken == 1:
+            return holder
+    return None
+
+
+def release_sender_slot(holder: str) -> None:
+    SenderSlot.objects.filter(holder=holder).update(expires_at=timezone.now() - timedelta(1))
+
+
+# --- one pass --------------------------------------------------------------------------------
+
+
+def run_pass(
+    profile: Profile,
+    entity: str,
+    *,
+    client_factory: Callable[[Profile], MagentoClient] | None = None,
+) -> PassReport:
+    report = PassReport()
+    if profile.state != Profile.State.ACTIVE:
+        report.left = count_pending(profile, entity)
+        return report
+    settings = profile.queue_settings
+    report.recovered = recover_expired_leases(profile, entity, settings.retry_count)
+    guard, _ = OutageGuard.objects.get_or_create(profile=profile, entity=entity)
+    due = count_claimable(profile, entity, limit=settings.threshold_count + 1)
+    if due == 0:
+        report.outage = guard.last_error if guard.tripped else ""
+        return report
+    factory = client_factory or magento_client_for_profile
+    client = factory(profile)
+    try:
+        if guard.tripped:
+            send_in_requests(profile, entity, client, guard, report, sizes=[1])
+            if guard.tripped:
+                report.left = count_pending(profile, entity)
+                report.outage = guard.last_error
+                return report
+            due = count_claimable(profile, entity, limit=settings.threshold_count + 1)
+        if due <= settings.threshold_count or not sends_in_batches(profile, entity):
+            sizes: Iterable[int] = [1] * due
+        else:
+            sizes = repeat(settings.batch_count)
+        send_in_requests(profile, entity, client, guard, report, sizes=sizes)
+    finally:
+        client.close()
+    report.left = count_pending(profile, entity)
+    report.outage = guard.last_error if guard.tripped else ""
+    return report
+
+
+def send_in_requests(profile, entity, client, guard, report, *, sizes: Iterable[int]) -> None:
+    """Claim and send one request of each size in turn, until nothing is left to claim."""
+    for size in sizes:
+        claimed = claim(profile, entity, size, lease_seconds=lease_seconds(profile))
+        if not claimed:
+            return
+        try:
+            send_claimed(profile, entity, client, claimed, guard, report)
+        except OutageTripped:
+            return
+
+
+def sends_in_batches(profile: Profile, entity: str) -> bool:
+    """Legacy stock items have no list endpoint: one call per record, whatever the count."""
+    return entity == Entity.PRICE or profile.magento_settings.use_msi
+
+
+def lease_seconds(profile: Profile) -> int:
+    batch = max(profile.queue_settings.batch_count, 2)
+    calls_at_most = 2 + math.ceil(math.log2(batch))
+    return profile.magento_settings.timeout * calls_at_most + LEASE_MARGIN_SECONDS
+
+
+def magento_client_for_profile(profile: Profile) -> MagentoClient:
+    magento = profile.magento_settings
+    return MagentoClient(
+        magento.magento_url,
+        magento.token,
+        store_code=magento.store_code,
+        timeout=magento.timeout,
+        verify_tls=magento.verify_tls,
+    )
+
+
+def count_pending(profile: Profile, entity: str) -> int:
+    return Message.objects.filter(profile=profile, entity=entity, status=Status.PENDING).count()
+
+
+def _claimable_sql(select: str, limit_clause: str) -> str:
+    table = Message._meta.db_table
+    return (
+        f"SELECT {select} FROM {table} m "
+        "WHERE m.profile_id = %s AND m.entity = %s AND m.status = 'pending' "
+        "AND m.next_attempt_at <= %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.profile_id = m.profile_id "
+        "AND p.entity = m.entity AND p.key = m.key AND p.status = 'processing') "
+        f"ORDER BY m.next_attempt_at, m.id {limit_clause}"
+    )
+
+
+def count_claimable(profile: Profile, entity: str, *, limit: int) -> int:
+    sql = f"SELECT COUNT(*) FROM ({_claimable_sql('m.id', 'LIMIT %s')}) due"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [profile.pk, entity, timezone.now(), limit])
+        return cursor.fetchone()[0]
+
+
+def claim(profile: Profile, entity: str, size: int, *, lease_seconds: int) -> list[ClaimedMessage]:
+    """Mark up to *size* due messages `processing` under a lease, in one statement.
+
+    PostgreSQL skips rows another sender has locked; SQLite has one writer at a time, so the
+    same conditional UPDATE is enough there.
+    """
+    now = timezone.now()
+    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    table = Message._meta.db_table
+    sql = (
+        f"UPDATE {table} SET status = 'processing', lease_until = %s, "
+        "attempts = attempts + 1, updated_at = %s "
+        f"WHERE id IN ({_claimable_sql('m.id', 'LIMIT %s ' + lock)}) "
+        "RETURNING id, key, sku, payload, attempts"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            sql, [now + timedelta(seconds=lease_seconds), now, profile.pk, entity, now, size]
+        )
+        rows = cursor.fetchall()
+    payload_field = Message._meta.get_field("payload")
+    claimed = [
+        ClaimedMessage(
+            id=row[0],
+            key=row[1],
+            sku=row[2],
+            payload=payload_field.from_db_value(row[3], None, connection)
+            if isinstance(row[3], str) else row[3],
+            attempts=row[4],
+        )
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda message: message.id)
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def send_claimed(
+    profile: Profile,
+    entity: str,
+    client: MagentoClient,
+    claimed: list[ClaimedMessage],
+    guard: OutageGuard,
+    report: PassReport,
+) -> None:
+    """Send claimed messages; split on the input limit or to isolate a bad source item."""
+    pending = [claimed]
+    while pending:
+        group = pending.pop(0)
+        outcome, split = call_magento(profile, entity, client, group, guard)
+        report.calls += 1
+        if split:
+            pending = split + pending
+            continue
+        settle(profile, entity, group, outcome, guard, report)
+        if guard.tripped and (outcome.retry or outcome.release):
+            for rest in pending:
+                settle(profile, entity, rest, Outcome(release=[m.id for m in rest]), guard,
+                       report)
+            raise OutageTripped
+
+
+def request_records(profile: Profile, entity: str, group: list[ClaimedMessage]) -> list[dict]:
+    if entity == Entity.PRICE:
+        return [message.payload for message in group]
+    quantities = current_source_quantities(profile, [message.key for message in group])
+    records = []
+    for message in group:
+        quantity = quantities.get(message.key, 0.0)
+        records.append(
+            {
+                "sku": message.sku,
+                "source_code": message.payload["source_code"],
+                "quantity": quantity,
+                "status": 1 if quantity > 0 else 0,
+            }
+        )
+    return records
+
+
+def current_source_quantities(profile: Profile, keys: list[str]) -> dict[str, float]:
+    """A source's quantity: the sum of its warehouses' last known quantities (key state)."""
+    states = KeyState.objects.filter(
+        profile=profile, entity=Entity.INVENTORY, key__in=keys
+    ).values_list("key", "warehouse_quantities")
+    return {key: float(sum(quantities.values())) for key, quantities in states}
+
+
+def call_magento(
+    profile: Profile,
+    entity: str,
+    client: MagentoClient,
+    group: list[ClaimedMessage],
+    guard: OutageGuard,
+) -> tuple[Outcome, list[list[ClaimedMessage]]]:
+    """One HTTP call: its Attempt row, and what it means (or how to split and send again)."""
+    records = request_records(profile, entity, group)
+    outcome = Outcome()
+    split: list[list[ClaimedMessage]] = []
+    result: CallResult | None = None
+    try:
+        if entity == Entity.PRICE:
+            result = client.post_base_prices(records)
+        elif profile.magento_settings.use_msi:
+            result = client.post_source_items(records)
+        else:
+            record = records[0]
+            result = client.put_stock_item(record["sku"], record["quantity"],
+                                           bool(record["status"]))
+    except MagentoInputLimitError as error:
+        size = max(1, error.max_items or len(group) // 2)
+        split = [group[index:index + size] for index in range(0, len(group), size)]
+        record_attempt(profile, entity, group, error.endpoint, error.status_code,
+                       error.duration_ms, ok=False, error=str(error))
+        return outcome, split
+    except MagentoUnknownSku as error:
+        outcome.skipped = {message.id: str(error) for message in group}
+        _describe(outcome, error)
+    except MagentoDataError as error:
+        if len(group) > 1 and entity == Entity.INVENTORY:
+            half = len(group) // 2
+            split = [group[:half], group[half:]]
+        else:
+            outcome.failed = {message.id: str(error) for message in group}
+        _describe(outcome, error)
+    except MagentoError as error:
+        _describe(outcome, error)
+        probing = guard.tripped
+        if error.trips_outage_guard:
+            trip_outage_guard(guard, str(error))
+        else:
+            note_failed_call(profile, guard, str(error))
+        if error.trips_outage_guard or probing:
+            outcome.release = [message.id for message in group]
+        else:
+            outcome.retry = [message.id for message in group]
+    else:
+        outcome.status_code = result.status_code
+        apply_row_failures(group, result, outcome)
+        reset_outage_guard(guard)
+    if result is not None:
+        record_attempt(profile, entity, group, result.endpoint, result.status_code,
+                       result.duration_ms, ok=True, error=outcome.error)
+    else:
+        record_attempt(profile, entity, group, outcome.endpoint, outcome.status_code,
+                       outcome.duration_ms, ok=False, error=outcome.error)
+    return outcome, split
+
+
+def _describe(outcome: Outcome, error: MagentoError) -> None:
+    outcome.status_code = error.status_code
+    outcome.error = str(error)
+    outcome.endpoint = error.endpoint
+    outcome.duration_ms = error.duration_ms
+
+
+def apply_row_failures(group: list[ClaimedMessage], result: CallResult, outcome: Outcome) -> None:
+    """Base prices: only the rows Magento names fail (or are skipped); the rest are sent."""
+    by_sku: dict[str, list] = {}
+    unmatched = []
+    for failure in result.failures:
+        if not failure.skus:
+            unmatched.append(failure)
+        for sku in failure.skus:
+            by_sku.setdefault(sku.lower(), []).append(failure)
+    if unmatched and len(group) == 1:
+        by_sku.setdefault(group[0].sku.lower(), []).extend(unmatched)
+    for message in group:
+        failures = by_sku.get(message.sku.lower())
+        if not failures:
+            outcome.sent.append(message.id)
+            continue
+        text = " ".join(dict.fromkeys(failure.message for failure in failures))
+        if all(failure.unknown_sku for failure in failures):
+            outcome.skipped[message.id] = text
+        else:
+            outcome.failed[message.id] = text
+    if result.failures:
+        outcome.error = "; ".join(failure.message for failure in result.failures)
+
+
+def record_attempt(profile, entity, group, endpoint, status_code, duration_ms, *, ok, error):
+    attempt = Attempt.objects.create(
+        profile=profile,
+        entity=entity,
+        endpoint=endpoint or "",
+        record_count=len(group),
+        status_code=status_code,
+        duration_ms=duration_ms or 0,
+        ok=ok,
+        error=error[:4000],
+    )
+    Through = Attempt.messages.through
+    Through.objects.bulk_create(
+        [Through(attempt_id=attempt.pk, message_id=message.id) for message in group]
+    )
+
+
+# --- statuses after a call -------------------------------------------------------------------
+
+
+def settle(profile, entity, group, outcome: Outcome, guard: OutageGuard, report: PassReport):
+    now = timezone.now()
+    settings = profile.queue_settings
+    messages = Message.objects.filter(status=Status.PROCESSING)
+    with transaction.atomic():
+        if outcome.sent:
+            messages.filter(id__in=outcome.sent).update(
+                status=Status.SENT, sent_at=now, lease_until=None, updated_at=now,
+                last_error="", last_http_status=outcome.status_code,
+            )
+        for status, errors in ((Status.FAILED, outcome.failed), (Status.SKIPPED, outcome.skipped)):
+            for text, ids in _group_by_text(errors).items():
+                messages.filter(id__in=ids).update(
+                    status=status, failed_at=now, lease_until=None, updated_at=now,
+                    last_error=text, last_http_status=outcome.status_code,
+                )
+        if outcome.retry:
+            retry = messages.filter(id__in=outcome.retry)
+            used_up = retry.filter(attempts__gte=settings.retry_count)
+            report.failed += used_up.update(
+                status=Status.FAILED, failed_at=now, lease_until=None, updated_at=now,
+                last_error=outcome.error, last_http_status=outcome.status_code,
+            )
+            report.retrying += back_to_pending(
+                retry, now, outcome, settings.process_sleep_time, refund=False
+            )
+        if outcome.release:
+            report.released += back_to_pending(
+                messages.filter(id__in=outcome.release), now, outcome, 0, refund=True
+            )
+    report.sent += len(outcome.sent)
+    report.failed += len(outcome.failed)
+    report.skipped += len(outcome.skipped)
+
+
+def _group_by_text(errors: dict[int, str]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for message_id, text in errors.items():
+        grouped.setdefault(text[:4000], []).append(message_id)
+    return grouped
+
+
+def back_to_pending(queryset, now, outcome: Outcome, sleep_seconds: int, *, refund: bool) -> int:
+    """Pending again (a newer pending row for the key supersedes it instead).
+
+    `refund` gives the attempt back: a configuration error or a probe during an outage is not
+    the message's fault.
+    """
+    newer_pending = Message.objects.filter(
+        profile_id=OuterRef("profile_id"), entity=OuterRef("entity"), key=OuterRef("key"),
+        status=Status.PENDING,
+    )
+    error_fields = {"last_error": outcome.error, "last_http_status": outcome.status_code}
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                queryset.filter(Exists(newer_pending)).update(
+                    status=Status.SUPERSEDED, lease_until=None, updated_at=now, **error_fields
+                )
+                rows = list(queryset.values_list("id", "attempts"))
+                for attempts, ids in _ids_by_attempts(rows).items():
+                    used = attempts - 1 if refund else attempts
+                    Message.objects.filter(id__in=ids).update(
+                        status=Status.PENDING,
+                        lease_until=None,
+                        attempts=used,
+                        next_attempt_at=now + backoff(used, sleep_seconds),
+                        updated_at=now,
+                        **error_fields,
+                    )
+                return len(rows)
+        except IntegrityError:
+            logger.info("A newer change arrived while retrying; looking again")
+    return 0
+
+
+def _ids_by_attempts(rows) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = {}
+    for message_id, attempts in rows:
+        grouped.setdefault(attempts, []).append(message_id)
+    return grouped
+
+
+def backoff(attempts_used: int, sleep_seconds: int) -> timedelta:
+    """The next pass after the first failure, then doubling, capped."""
+    if attempts_used <= 1 or sleep_seconds <= 0:
+        return timedelta(0)
+    return timedelta(seconds=min(sleep_seconds * 2 ** (attempts_used - 1), MAX_BACKOFF_SECONDS))
+
+
+def recover_expired_leases(profile: Profile, entity: str, retry_count: int) -> int:
+    """A worker died mid-send: its messages go back (attempt counted) after the lease."""
+    now = timezone.now()
+    expired = Message.objects.filter(
+        profile=profile, entity=entity, status=Status.PROCESSING, lease_until__lt=now
+    )
+    if not expired.exists():
+        return 0
+    text = "The worker sending this message stopped before Magento answered."
+    with transaction.atomic():
+        failed = expired.filter(attempts__gte=retry_count).update(
+            status=Status.FAILED, failed_at=now, lease_until=None, updated_at=now,
+            last_error=text + " Retries used up.",
+        )
+        recovered = back_to_pending(expired, now, Outcome(error=text), 0, refund=False)
+    return failed + recovered
+
+
+# --- the outage guard ------------------------------------------------------------------------
+
+
+def trip_outage_guard(guard: OutageGuard, error: str) -> None:
+    now = timezone.now()
+    if not guard.tripped:
+        guard.tripped_at = now
+        logger.warning("Outage guard tripped for %s %s: %s", guard.profile_id, guard.entity, error)
+    guard.tripped = True
+    guard.last_error = error
+    guard.updated_at = now
+    guard.save(update_fields=["tripped", "tripped_at", "last_error", "updated_at"])
+
+
+def note_failed_call(profile: Profile, guard: OutageGuard, error: str) -> None:
+    OutageGuard.objects.filter(pk=guard.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+    guard.refresh_from_db(fields=["consecutive_failures"])
+    if guard.consecutive_failures >= profile.outage_threshold:
+        trip_outage_guard(guard, f"{guard.consecutive_failures} calls in a row failed: {error}")
+    else:
+        guard.last_error = error
+        guard.save(update_fields=["last_error"])
+
+
+def reset_outage_guard(guard: OutageGuard) -> None:
+    if guard.tripped:
+        logger.info("Magento answers again for %s %s: sending resumes",
+                    guard.profile_id, guard.entity)
+    if guard.tripped or guard.consecutive_failures:
+        guard.tripped = False
+        guard.consecutive_failures = 0
+        guard.updated_at = timezone.now()
+        guard.save(update_fields=["tripped", "consecutive_failures", "updated_at"])
