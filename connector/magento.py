@@ -106,6 +106,7 @@ LEGACY_STOCK_ITEM_ID = 1
 MESSAGE_EXCERPT_CHARS = 300
 USER_AGENT = "acumatica-magento-connector"
 REDACTED = "••••"
+MIN_REDACTED_LENGTH = 6
 
 
 # --- results -------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class MagentoUnknownSku(MagentoError):
 # --- Magento's error bodies ----------------------------------------------------------------
 
 
-def _php_string(value: Any) -> str:
+def php_string(value: Any) -> str:
     """A value as PHP prints it into a phrase (1.0 -> "1", True -> "1", None -> "")."""
     if value is None or value is False:
         return ""
@@ -268,13 +269,18 @@ def _php_string(value: Any) -> str:
 def fill_placeholders(template: str, parameters: Any) -> str:
     """Fill a Magento phrase: `%name` from an object's keys, `%1`, `%2` … from a list.
 
-    Works like Magento's Phrase placeholder renderer (PHP `strtr`): the longest placeholder
-    wins, and unknown placeholders stay as they are.
+    Works like Magento's Phrase placeholder renderer (PHP `strtr`: the longest placeholder
+    wins; unknown ones stay). Base-prices failures pair named placeholders with a list
+    (`"Invalid attribute %fieldName = %fieldValue."`, `["SKU", "X1"]`): there the names
+    take the list's values in the order they appear.
     """
     if isinstance(parameters, Mapping):
-        pairs = {f"%{key}": _php_string(value) for key, value in parameters.items()}
+        pairs = {f"%{key}": php_string(value) for key, value in parameters.items()}
     elif isinstance(parameters, list | tuple):
-        pairs = {f"%{index}": _php_string(value) for index, value in enumerate(parameters, 1)}
+        pairs = {f"%{index}": php_string(value) for index, value in enumerate(parameters, 1)}
+        if not any(key in template for key in pairs):
+            names = dict.fromkeys(re.findall(r"%[A-Za-z_]\w*", template))
+            pairs.update(zip(names, list(pairs.values()), strict=False))
     else:
         return template
     if not pairs:
@@ -319,7 +325,8 @@ def _excerpt(text: str) -> str:
 
 def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
-        if secret:
+        # A few characters are no secret, and hiding them would garble every sentence.
+        if secret and len(secret) >= MIN_REDACTED_LENGTH:
             text = text.replace(secret, REDACTED)
     return text
 
@@ -359,46 +366,48 @@ def classify_response(
     }
     is_json, data = _parse_json(body) if "html" not in content_type.lower() else (False, None)
     detail = _redact(readable_message(data) if is_json else _excerpt(body), secrets)
-    said = f" ({detail})" if detail else ""
+    answer = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}"
+    template = str(data.get("message", "")) if is_json and isinstance(data, Mapping) else ""
 
     if 200 <= status_code < 300:
         if is_json:
             return None
-        message = f"Magento answered {endpoint} with a web page instead of JSON{said}."
+        message = f"Magento answered {endpoint} with a web page instead of JSON ({answer})."
         if connection_test:
             return MagentoRouteNotFound(f"{message} {WRONG_URL_HINT}", **kwargs)
         return MagentoRetryableError(message, **kwargs)
 
     if 300 <= status_code < 400:
         target = _redact(location, secrets) or "another page"
-        login = " (a login page)" if "login" in location.lower() else ""
-        message = f"Magento redirected {endpoint} to {target}{login} instead of answering."
+        login = ", a login page" if "login" in location.lower() or "/admin" in location else ""
+        message = (
+            f"Magento redirected {endpoint} to {target} (HTTP {status_code}{login}) "
+            "instead of answering."
+        )
         if connection_test:
             return MagentoRouteNotFound(f"{message} {WRONG_URL_HINT}", **kwargs)
         return MagentoRetryableError(message, **kwargs)
 
     if status_code in (401, 403):
-        answer = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}"
         return MagentoAuthError(
             f"Magento refused the access token ({answer}). Check the token and the resources "
             f"its integration may access. {BEARER_TOKEN_HINT}",
             **kwargs,
         )
 
-    template = str(data.get("message", "")) if is_json and isinstance(data, Mapping) else ""
     if status_code in (404, 405):
         if template in UNKNOWN_PRODUCT_MESSAGES:
             parameters = data.get("parameters")
             sku = str(parameters[0]) if isinstance(parameters, list) and parameters else None
-            return MagentoUnknownSku(f"Magento does not know the product{said}.", sku=sku, **kwargs)
+            return MagentoUnknownSku(f"Magento has no such product ({answer}).", sku=sku, **kwargs)
         if not is_json or template == NO_ROUTE_MESSAGE or status_code == 405:
             return MagentoRouteNotFound(
-                f"Magento has no API route for {endpoint} (HTTP {status_code}{said}). "
-                f"{WRONG_URL_HINT} Also check the store code (it is part of the URL).",
+                f"Magento has no API route for {endpoint} ({answer}). {WRONG_URL_HINT} "
+                "Also check the store code: it is part of the URL.",
                 **kwargs,
             )
         return MagentoDataError(
-            f"Magento did not find what {endpoint} refers to (HTTP 404{said}).",
+            f"Magento did not find what {endpoint} refers to ({answer}).",
             errors=error_messages(data),
             **kwargs,
         )
@@ -406,13 +415,12 @@ def classify_response(
     if status_code in (408, 429) or status_code >= 500:
         if status_code == 503 and not is_json:
             message = (
-                f"Magento is unavailable (HTTP 503{said}): in maintenance mode or overloaded. "
+                f"Magento is unavailable ({answer}): in maintenance mode or overloaded. "
                 "Try again later."
             )
-        elif is_json:
-            message = f"Magento failed on {endpoint} with HTTP {status_code}{said}."
         else:
-            message = f"The server failed on {endpoint} with HTTP {status_code}{said}."
+            who = "Magento" if is_json else "The web server"
+            message = f"{who} failed on {endpoint} ({answer})."
         return MagentoServerError(message, **kwargs)
 
     if status_code == 400 and template == INPUT_LIMIT_MESSAGE:
@@ -423,19 +431,22 @@ def classify_response(
         except (TypeError, ValueError):
             max_items = 0
         return MagentoInputLimitError(
-            f"Magento's web-API input limit refused the list ({detail}). "
+            f"Magento's web-API input limit refused the list ({answer}). "
             f"Lower the batch count to {max_items or 'the limit'} or less.",
             max_items=max_items,
             **kwargs,
         )
     if status_code == 400 and template == GET_WITH_ALL_STORE_MESSAGE:
         return MagentoConfigError(
-            f"Magento refused to read with store code 'all' ({detail}). "
+            f"Magento refused to read with store code 'all' ({answer}). "
             "Use a store view code such as 'default'.",
             **kwargs,
         )
+    message = f"Magento refused the data ({answer})."
+    if template == SOURCE_ITEMS_NOT_SAVED_MESSAGE:
+        message += " An unknown SKU or source code in the batch is the usual cause."
     return MagentoDataError(
-        f"Magento refused the data (HTTP {status_code}{said}).",
+        message,
         errors=[_redact(text, secrets) for text in error_messages(data)] if is_json else [],
         **kwargs,
     )
@@ -471,6 +482,18 @@ def classify_transport_error(
     port = parts.port or (443 if parts.scheme == "https" else 80)
     kwargs: dict[str, Any] = {"status_code": None, "duration_ms": duration_ms, "endpoint": endpoint}
     causes = list(_causes(exc))
+    if isinstance(
+        exc,
+        requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.InvalidURL,
+    ):
+        base = _redact(url.split("/rest/", 1)[0], secrets)
+        return MagentoConfigError(
+            f"The Magento base URL '{base}' is not a valid address. Use the store's root "
+            "address with its scheme, e.g. https://shop.example.com.",
+            **kwargs,
+        )
 
     def has(*types: type[BaseException]) -> BaseException | None:
         return next((cause for cause in causes if isinstance(cause, types)), None)
@@ -530,16 +553,16 @@ def classify_transport_error(
 
 def _normalize_base_url(base_url: str) -> str:
     """The store's root: a pasted API address (…/rest/default/V1) is cut back to the root."""
-    url = base_url.strip().rstrip("/")
-    match = re.search(r"/rest(/|$)", url)
-    return url[: match.start()] if match else url
+    parts = urlsplit(base_url.strip())
+    path = re.split(r"/rest(?:/|$)", parts.path, maxsplit=1)[0].rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{path}" if parts.netloc else base_url.strip()
 
 
 def _price_matches(value: Any, failed_value: str) -> bool:
     try:
         return float(value) == float(failed_value)
     except (TypeError, ValueError):
-        return _php_string(value) == failed_value
+        return php_string(value) == failed_value
 
 
 def _skus_named(template: str, parameters: Any, rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -552,10 +575,10 @@ def _skus_named(template: str, parameters: Any, rows: Sequence[Mapping[str, Any]
     values = list(parameters.values()) if isinstance(parameters, Mapping) else list(parameters)
     named: list[str]
     if template == PRICE_INVALID_ATTRIBUTE_MESSAGE and len(values) >= 2:
-        field_name, field_value = _php_string(values[0]), _php_string(values[1])
+        field_name, field_value = php_string(values[0]), php_string(values[1])
         if isinstance(parameters, Mapping):
-            field_name = _php_string(parameters.get("fieldName", field_name))
-            field_value = _php_string(parameters.get("fieldValue", field_value))
+            field_name = php_string(parameters.get("fieldName", field_name))
+            field_value = php_string(parameters.get("fieldValue", field_value))
         if field_name == PRICE_FIELD_PRICE:
             return [
                 str(row["sku"]) for row in rows if _price_matches(row.get("price"), field_value)
@@ -563,10 +586,10 @@ def _skus_named(template: str, parameters: Any, rows: Sequence[Mapping[str, Any]
         named = [field_value]
     elif template == PRICE_STORE_NOT_FOUND_MESSAGE and values:
         named = [
-            _php_string(parameters.get("SKU") if isinstance(parameters, Mapping) else values[0])
+            php_string(parameters.get("SKU") if isinstance(parameters, Mapping) else values[0])
         ]
     else:
-        named = [_php_string(value) for value in values]
+        named = [php_string(value) for value in values]
     wanted = {value.casefold() for value in named}
     return [str(row["sku"]) for row in rows if str(row["sku"]).casefold() in wanted]
 
@@ -576,13 +599,34 @@ def _unknown_sku(template: str, parameters: Any) -> bool:
         return False
     if isinstance(parameters, Mapping):
         return parameters.get("fieldName") == PRICE_FIELD_SKU
-    return bool(parameters) and _php_string(parameters[0]) == PRICE_FIELD_SKU
+    return bool(parameters) and php_string(parameters[0]) == PRICE_FIELD_SKU
+
+
+def parse_price_failures(
+    answer: Any, rows: Sequence[Mapping[str, Any]], *, secrets: Sequence[str] = ()
+) -> list[PriceFailure]:
+    """The failures of a base-prices answer (a list; `[]` when every row was saved)."""
+    failures = []
+    for failure in answer if isinstance(answer, list) else []:
+        if not isinstance(failure, Mapping):
+            continue
+        template = str(failure.get("message", ""))
+        parameters = failure.get("parameters") or []
+        failures.append(
+            PriceFailure(
+                message=_redact(fill_placeholders(template, parameters), secrets),
+                skus=_skus_named(template, parameters, rows),
+                unknown_sku=_unknown_sku(template, parameters),
+            )
+        )
+    return failures
 
 
 class MagentoClient:
     """A Magento store's REST API: `{base_url}/rest/{store_code}/V1/…` with a bearer token.
 
-    One `requests.Session` with a connection pool: keep one client per worker and reuse it.
+    One `requests.Session` with a connection pool: keep one client per worker thread and reuse
+    it across calls (keep-alive), close it when done.
     Redirects are not followed (a redirect is how a wrong URL usually shows) and nothing is
     retried here: retrying is the processor's decision.
     """
@@ -610,7 +654,6 @@ class MagentoClient:
                 "User-Agent": USER_AGENT,
             }
         )
-        self._session.verify = verify_tls
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -672,18 +715,7 @@ class MagentoClient:
             for row in prices
         ]
         data, result = self._call("POST", "/V1/products/base-prices", {"prices": rows})
-        for failure in data or []:
-            if not isinstance(failure, Mapping):
-                continue
-            template = str(failure.get("message", ""))
-            parameters = failure.get("parameters") or []
-            result.failures.append(
-                PriceFailure(
-                    message=_redact(fill_placeholders(template, parameters), [self._token]),
-                    skus=_skus_named(template, parameters, rows),
-                    unknown_sku=_unknown_sku(template, parameters),
-                )
-            )
+        result.failures = parse_price_failures(data, rows, secrets=[self._token])
         return result
 
     def post_source_items(self, items: Sequence[Mapping[str, Any]]) -> CallResult:
@@ -738,8 +770,14 @@ class MagentoClient:
         data = json.dumps(body).encode() if body is not None else None
         started = time.perf_counter()
         try:
+            # `verify` on every call: requests lets REQUESTS_CA_BUNDLE override the session's.
             response = self._session.request(
-                method, url, data=data, timeout=self.timeout, allow_redirects=False
+                method,
+                url,
+                data=data,
+                timeout=self.timeout,
+                verify=self.verify_tls,
+                allow_redirects=False,
             )
             text = response.text
         except requests.RequestException as exc:

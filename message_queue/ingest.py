@@ -20,6 +20,7 @@ from setup_params.models import Profile
 
 MAX_ROWS = 100_000
 MAX_KEY_LENGTH = 200
+KEYS_PER_STATEMENT = 1000
 
 
 class MalformedNotification(ValueError):
@@ -246,10 +247,12 @@ def store_notification(profile: Profile, notification: Notification) -> IngestRe
         except IntegrityError:
             result.duplicate = True
             return result
-        fresh = apply_key_state(profile, entity, mapped.changes, notification.timestamp)
-        result.stale_keys = len(mapped.changes) - len(fresh)
-        result.keys_changed = len(fresh)
-        upsert_pending_messages(profile, entity, fresh, notification)
+        for start in range(0, len(mapped.changes), KEYS_PER_STATEMENT):
+            chunk = mapped.changes[start:start + KEYS_PER_STATEMENT]
+            fresh = apply_key_state(profile, entity, chunk, notification.timestamp)
+            upsert_pending_messages(profile, entity, fresh, notification)
+            result.keys_changed += len(fresh)
+        result.stale_keys = len(mapped.changes) - result.keys_changed
     return result
 
 
@@ -292,8 +295,11 @@ def apply_key_state(
         state.updated_at = now
         touched.append(state)
         fresh.append(change)
-    KeyState.objects.bulk_update(
-        touched, ["source_ts", "warehouse_quantities", "warehouse_timestamps", "updated_at"]
+    KeyState.objects.bulk_create(
+        touched,
+        update_conflicts=True,
+        unique_fields=["profile", "entity", "key"],
+        update_fields=["source_ts", "warehouse_quantities", "warehouse_timestamps", "updated_at"],
     )
     return fresh
 

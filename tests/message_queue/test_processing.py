@@ -52,7 +52,8 @@ def test_threshold_and_batch_count_decide_the_number_of_calls(
     if records <= threshold:
         assert set(sizes) == {1}
     else:
-        assert sizes == [batch] * (records // batch) + ([records % batch] if records % batch else [])
+        remainder = [records % batch] if records % batch else []
+        assert sizes == [batch] * (records // batch) + remainder
     assert report.sent == records
     assert Message.objects.filter(status=Status.SENT).count() == records
     if entity == "price":
