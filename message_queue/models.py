@@ -227,3 +227,29 @@ class SenderSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile} {self.entity} slot {self.number}"
+
+
+class HourlyStats(models.Model):
+    """Per (profile, entity, hour): what the processors did. Kept by the processors so the
+    dashboard and its chart never count the message table."""
+
+    profile = models.ForeignKey("setup_params.Profile", on_delete=models.CASCADE,
+                                related_name="hourly_stats")
+    entity = models.CharField("entity", max_length=20, choices=Entity.choices)
+    hour = models.DateTimeField("hour", help_text="Start of the hour (UTC).")
+    calls = models.PositiveIntegerField("HTTP calls", default=0)
+    sent = models.PositiveIntegerField("records sent", default=0)
+    failed = models.PositiveIntegerField("records failed", default=0)
+    skipped = models.PositiveIntegerField("records skipped", default=0)
+    failed_calls = models.PositiveIntegerField("failed calls", default=0)
+    last_sent_at = models.DateTimeField("last successful send", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "hourly statistics"
+        verbose_name_plural = "hourly statistics"
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "entity", "hour"], name="one_stats_per_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile} {self.entity} {self.hour:%Y-%m-%d %H:00}"

@@ -45,6 +45,7 @@ from message_queue.models import (
     SenderSlot,
     Status,
 )
+from message_queue.stats import count_call
 from setup_params.models import Profile
 
 logger = logging.getLogger(__name__)
@@ -315,13 +316,14 @@ def send_claimed(
         outcome, split = call_magento(profile, entity, client, group, guard)
         report.calls += 1
         if split:
+            count_call(profile, entity)
             pending = split + pending
             continue
-        settle(profile, entity, group, outcome, guard, report)
+        settle(profile, entity, group, outcome, report)
         if guard.tripped and (outcome.retry or outcome.release):
             for rest in pending:
-                settle(profile, entity, rest, Outcome(release=[m.id for m in rest]), guard,
-                       report)
+                settle(profile, entity, rest, Outcome(release=[m.id for m in rest]), report,
+                       called=False)
             raise OutageTripped
 
 
@@ -464,10 +466,12 @@ def record_attempt(profile, entity, group, endpoint, status_code, duration_ms, *
 # --- statuses after a call -------------------------------------------------------------------
 
 
-def settle(profile, entity, group, outcome: Outcome, guard: OutageGuard, report: PassReport):
+def settle(profile, entity, group, outcome: Outcome, report: PassReport, *, called=True):
+    """Statuses after a call, in bulk; `called` is False for messages released unsent."""
     now = timezone.now()
     settings = profile.queue_settings
     messages = Message.objects.filter(status=Status.PROCESSING)
+    used_up = 0
     with transaction.atomic():
         if outcome.sent:
             messages.filter(id__in=outcome.sent).update(
@@ -482,11 +486,11 @@ def settle(profile, entity, group, outcome: Outcome, guard: OutageGuard, report:
                 )
         if outcome.retry:
             retry = messages.filter(id__in=outcome.retry)
-            used_up = retry.filter(attempts__gte=settings.retry_count)
-            report.failed += used_up.update(
+            used_up = retry.filter(attempts__gte=settings.retry_count).update(
                 status=Status.FAILED, failed_at=now, lease_until=None, updated_at=now,
                 last_error=outcome.error, last_http_status=outcome.status_code,
             )
+            report.failed += used_up
             report.retrying += back_to_pending(
                 retry, now, outcome, settings.process_sleep_time, refund=False
             )
@@ -497,6 +501,11 @@ def settle(profile, entity, group, outcome: Outcome, guard: OutageGuard, report:
     report.sent += len(outcome.sent)
     report.failed += len(outcome.failed)
     report.skipped += len(outcome.skipped)
+    if called:
+        count_call(
+            profile, entity, sent=len(outcome.sent), failed=len(outcome.failed) + used_up,
+            skipped=len(outcome.skipped), call_failed=bool(outcome.retry or outcome.release),
+        )
 
 
 def _group_by_text(errors: dict[int, str]) -> dict[str, list[int]]:

@@ -88,3 +88,17 @@ def test_login_page_logs_a_user_in_and_lands_on_home(client, manager):
     )
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_tripped_outage_guard_shows_a_red_banner_on_every_screen(viewer_client):
+    from django.utils import timezone
+
+    from message_queue.models import OutageGuard
+    from setup_params.models import get_profile
+
+    OutageGuard.objects.create(profile=get_profile(), entity="price", tripped=True,
+                               tripped_at=timezone.now(), last_error="Magento said 401")
+    html = viewer_client.get("/").content.decode()
+    assert "data-outage-banner" in html
+    assert "Magento said 401" in html

@@ -276,3 +276,15 @@ def test_paused_profiles_store_and_send_nothing(profile, push, magento):
     report = run_pass(get_profile(), "price")
     assert report.left == 1
     assert magento.count(PRICES) == 0
+
+
+def test_the_processors_keep_hourly_totals_for_the_dashboard(profile, push, magento):
+    from message_queue.models import HourlyStats
+
+    profile = set_queue_settings(profile, threshold_count=1, batch_count=10)
+    enqueue(push, magento, "price", 12)
+    push.prices([("NOSUCHSKU", 1.0)])
+    run_pass(profile, "price")
+    stats = HourlyStats.objects.get(profile=profile, entity="price")
+    assert (stats.calls, stats.sent, stats.skipped, stats.failed) == (2, 12, 1, 0)
+    assert stats.last_sent_at is not None
