@@ -457,10 +457,26 @@ def record_attempt(profile, entity, group, endpoint, status_code, duration_ms, *
         ok=ok,
         error=error[:4000],
     )
-    Through = Attempt.messages.through
-    Through.objects.bulk_create(
-        [Through(attempt_id=attempt.pk, message_id=message.id) for message in group]
-    )
+    link_attempt_to_messages(attempt.pk, [message.id for message in group])
+
+
+def link_attempt_to_messages(attempt_id: int, message_ids: list[int]) -> None:
+    """The attempt's rows in the M2M table in one statement (the ORM's bulk_create of the
+    through model costs more than the HTTP call on a 100-record batch)."""
+    table = Attempt.messages.through._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} (attempt_id, message_id) "
+                "SELECT %s, unnest(%s::bigint[])",
+                [attempt_id, message_ids],
+            )
+        else:
+            cursor.execute(
+                f"INSERT INTO {table} (attempt_id, message_id) VALUES "
+                + ", ".join(["(%s, %s)"] * len(message_ids)),
+                [value for message_id in message_ids for value in (attempt_id, message_id)],
+            )
 
 
 # --- statuses after a call -------------------------------------------------------------------

@@ -48,8 +48,16 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{config['NAME']}"
 
 
+TEST_ONLY_VARIABLES = {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without what only the test process itself should have."""
+    return {key: value for key, value in os.environ.items() if key not in TEST_ONLY_VARIABLES}
+
+
 def subprocess_environment(**overrides: str) -> dict[str, str]:
-    environment = dict(os.environ)
+    environment = clean_environment()
     environment.update(
         {
             "DJANGO_SETTINGS_MODULE": "tests.settings",

@@ -11,13 +11,13 @@ import sys
 import pytest
 from django.db import connection
 
-from tests.helpers import PROJECT_DIR
+from tests.helpers import PROJECT_DIR, clean_environment
 
 
 def run_python(code: str, tmp_path, **environment: str) -> subprocess.CompletedProcess:
     clean = {
         key: value
-        for key, value in os.environ.items()
+        for key, value in clean_environment().items()
         if key not in {"SECRET_KEY", "CONNECTOR_ENCRYPTION_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
     }
     clean.update({"CONNECTOR_VAR_DIR": str(tmp_path / "var"), **environment})
@@ -92,7 +92,7 @@ def test_check_deploy_is_clean_with_production_like_environment(tmp_path):
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=PROJECT_DIR,
         env={
-            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            **{k: v for k, v in clean_environment().items() if k != "DJANGO_SETTINGS_MODULE"},
             "DJANGO_SETTINGS_MODULE": "connector.settings",
             "CONNECTOR_VAR_DIR": str(tmp_path / "var"),
             "DEBUG": "0",
