@@ -21,6 +21,7 @@ from setup_params.models import Profile
 PROCESSOR_TASK = "message_queue.tasks.run_processor"
 PROCESSORS_QUEUE = "processors"
 WAKE_UP_EXPIRES_SECONDS = 55
+CONFIRM_INITIALIZE = "Are you sure you wish to initialize all features for Magento Connector?"
 
 State = Profile.State
 

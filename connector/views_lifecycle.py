@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from connector.crypto import SecretDecryptionError
 from connector.lifecycle import (
+    CONFIRM_INITIALIZE,
     LifecycleError,
     activate,
     initialize,
@@ -22,7 +23,6 @@ from connector.models import AuditEntry
 from connector.roles import can_manage
 from setup_params.models import DEFAULT_PROFILE, Profile
 
-CONFIRM_INITIALIZE = "Are you sure you wish to initialize all features for Magento Connector?"
 LIFECYCLE_KINDS = [
     AuditEntry.Kind.INITIALIZE,
     AuditEntry.Kind.PAUSE,

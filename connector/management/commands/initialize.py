@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import sys
 
-from connector.lifecycle import LifecycleError, initialize
+from connector.lifecycle import CONFIRM_INITIALIZE, LifecycleError, initialize
 from connector.management.base import ProfileCommand, failed, invalid
-from connector.views_lifecycle import CONFIRM_INITIALIZE
 
 
 class Command(ProfileCommand):
