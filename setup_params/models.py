@@ -211,8 +211,89 @@ class QueueSettings(models.Model):
         return f"Queue processing settings of {self.profile}"
 
 
+
+
+class AcumaticaSettings(models.Model):
+    """How the connector reaches the profile's Acumatica tenant (DESIGN.md section 9)."""
+
+    class Endpoint(models.TextChoices):
+        DEFAULT = "Default", "Default"
+        MANUFACTURING = "Manufacturing", "Manufacturing"
+        ECOMMERCE = "Ecommerce", "Ecommerce"
+
+    class Auth(models.TextChoices):
+        COOKIE = "cookie", "Cookie (username and password)"
+        OAUTH2 = "oauth2", "OAuth 2.0"
+
+    profile = models.OneToOneField(Profile, on_delete=models.CASCADE,
+                                   related_name="acumatica_settings")
+    instance_url = models.URLField(
+        "instance URL", max_length=500, blank=True,
+        help_text="e.g. https://erp.example.com/AcumaticaERP (without /entity/…).",
+    )
+    endpoint = models.CharField("endpoint", max_length=32, choices=Endpoint.choices,
+                                default=Endpoint.DEFAULT)
+    version = models.CharField(
+        "endpoint version", max_length=20, default="24.200.001",
+        help_text="e.g. 24.200.001; Test Connection lists the versions the instance offers.",
+    )
+    tenant = models.CharField("tenant", max_length=100, blank=True,
+                              help_text="The company (tenant) name used to sign in.")
+    branch = models.CharField("branch", max_length=100, blank=True)
+    auth = models.CharField("authentication", max_length=10, choices=Auth.choices,
+                            default=Auth.COOKIE)
+    username = models.CharField("username", max_length=150, blank=True)
+    password_encrypted = models.TextField("password (encrypted)", blank=True, editable=False)
+    client_id = models.CharField(
+        "client id", max_length=200, blank=True,
+        help_text="From Connected Applications (SM303010): <GUID>@<Tenant>.",
+    )
+    client_secret_encrypted = models.TextField("client secret (encrypted)", blank=True,
+                                               editable=False)
+    scopes = models.CharField("scopes", max_length=200, default="openid api offline_access")
+    access_token_encrypted = models.TextField("access token (encrypted)", blank=True,
+                                              editable=False)
+    refresh_token_encrypted = models.TextField("refresh token (encrypted)", blank=True,
+                                               editable=False)
+    token_expires_at = models.DateTimeField("access token expires at", null=True, blank=True)
+    concurrency = models.PositiveIntegerField(
+        "concurrency level", default=2, validators=[MinValueValidator(1), MaxValueValidator(25)],
+        help_text="Most requests the connector sends to this instance at once, across all "
+        "workers (1–25; the license's concurrent-request limit).",
+    )
+    time_zone = models.CharField("time zone", max_length=64, default="UTC",
+                                 help_text="The instance's IANA time zone, e.g. Europe/Berlin.")
+    time_offset = models.PositiveIntegerField(
+        "time offset (s)", default=0, validators=[MaxValueValidator(3600)],
+        help_text="Seconds subtracted from the watermark of catch-up reads (0–3600).",
+    )
+    page_size = models.PositiveIntegerField(
+        "page size", default=500, validators=[MinValueValidator(1), MaxValueValidator(10000)]
+    )
+    batch_size = models.PositiveIntegerField(
+        "batch size", default=2000, validators=[MinValueValidator(1), MaxValueValidator(10000)]
+    )
+    timeout = models.PositiveIntegerField(
+        "timeout (s)", default=60, validators=[MinValueValidator(1), MaxValueValidator(600)]
+    )
+
+    password = secret_property("password_encrypted")
+    client_secret = secret_property("client_secret_encrypted")
+    access_token = secret_property("access_token_encrypted")
+    refresh_token = secret_property("refresh_token_encrypted")
+
+    class Meta:
+        verbose_name = "Acumatica settings"
+        verbose_name_plural = "Acumatica settings"
+
+    def __str__(self) -> str:
+        return f"Acumatica settings of {self.profile}"
+
+
 def get_profile(name: str = DEFAULT_PROFILE) -> Profile:
-    return Profile.objects.select_related("magento_settings", "queue_settings").get(name=name)
+    return Profile.objects.select_related(
+        "magento_settings", "queue_settings", "acumatica_settings"
+    ).get(name=name)
 
 
 def create_profile(name: str) -> Profile:
@@ -221,4 +302,5 @@ def create_profile(name: str) -> Profile:
     profile.save()
     MagentoSettings.objects.create(profile=profile)
     QueueSettings.objects.create(profile=profile)
+    AcumaticaSettings.objects.create(profile=profile)
     return profile
