@@ -37,7 +37,6 @@ import os
 import random
 import re
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -46,7 +45,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote, urlencode, urlsplit
@@ -54,6 +52,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from requests.adapters import HTTPAdapter
+
+from connector import http_failures
+from connector.http_failures import describe_transport_failure, excerpt, parse_json, redact
 
 # --- Acumatica's own texts (one place; replace them from a real trace if they change) ------
 
@@ -108,10 +109,7 @@ TOKEN_REFRESH_MARGIN_SECONDS = 60.0
 SESSION_IDLE_TIMEOUT_SECONDS = 600
 DEFAULT_PUBLISH_POLL_SECONDS = 5.0
 DEFAULT_PUBLISH_TIMEOUT_SECONDS = 1800.0
-MESSAGE_EXCERPT_CHARS = 300
 USER_AGENT = "acumatica-magento-connector"
-REDACTED = "••••"
-MIN_REDACTED_LENGTH = 6
 # .NET ticks (100 ns since 0001-01-01) at the Unix epoch: push notifications' TimeStamp.
 TICKS_AT_UNIX_EPOCH = 621355968000000000
 TICKS_PER_SECOND = 10_000_000
@@ -602,33 +600,7 @@ def unwrap(value: Any) -> Any:
 # --- Acumatica's answers -------------------------------------------------------------------
 
 
-def _excerpt(text: str) -> str:
-    """A short, single-line excerpt of a body that is not JSON (an HTML page's title)."""
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    if title and title.group(1).strip():
-        text = title.group(1)
-    else:
-        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
-        text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    if len(text) > MESSAGE_EXCERPT_CHARS:
-        text = text[: MESSAGE_EXCERPT_CHARS - 1] + "…"
-    return text
 
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        # A few characters are no secret, and hiding them would garble every sentence.
-        if secret and len(secret) >= MIN_REDACTED_LENGTH:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _parse_json(text: str) -> tuple[bool, Any]:
-    try:
-        return True, json.loads(text)
-    except ValueError:
-        return False, None
 
 
 def readable_message(body: Any) -> str:
@@ -659,7 +631,7 @@ def readable_message(body: Any) -> str:
             return "; ".join(field_errors)
     if body in (None, ""):
         return ""
-    return _excerpt(json.dumps(body))
+    return excerpt(json.dumps(body))
 
 
 def classify_response(
@@ -694,8 +666,8 @@ def classify_response(
         "endpoint": endpoint,
     }
     is_html = "html" in content_type.lower()
-    is_json, data = _parse_json(body) if body and not is_html else (False, None)
-    detail = _redact(readable_message(data) if is_json else _excerpt(body or ""), secrets)
+    is_json, data = parse_json(body) if body and not is_html else (False, None)
+    detail = redact(readable_message(data) if is_json else excerpt(body or ""), secrets)
     answer = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}"
     exception_type = str(data.get("exceptionType", "")) if isinstance(data, Mapping) else ""
     lowered = (body or "").lower()
@@ -720,7 +692,7 @@ def classify_response(
         return AcumaticaRetryableError(message, **kwargs)
 
     if 300 <= status_code < 400:
-        target = _redact(location, secrets) or "another page"
+        target = redact(location, secrets) or "another page"
         return AcumaticaNotAnInstance(
             f"{endpoint} was redirected to {target} (HTTP {status_code}), usually a sign-in "
             f"page, instead of answering like Acumatica's API. {INSTANCE_URL_HINT}",
@@ -853,20 +825,6 @@ def _oauth_error(
     return AcumaticaOAuthError(message, error_code=code, **kwargs)
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """Every exception wrapped inside `exc` (requests → urllib3 → socket/ssl), once each."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        linked += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-        stack.extend(item for item in linked if isinstance(item, BaseException))
-
 
 def classify_transport_error(
     exc: BaseException,
@@ -877,76 +835,21 @@ def classify_transport_error(
     duration_ms: float = 0.0,
     secrets: Sequence[str] = (),
 ) -> AcumaticaError:
-    """Map a failure to get any answer (DNS, refused, TLS, timeout, dropped) to a sentence."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """Map a failure to get any answer (DNS, refused, TLS, timeout, dropped) to an error."""
     kwargs: dict[str, Any] = {"status_code": None, "duration_ms": duration_ms, "endpoint": endpoint}
-    causes = list(_causes(exc))
-    if isinstance(
-        exc,
-        requests.exceptions.MissingSchema
-        | requests.exceptions.InvalidSchema
-        | requests.exceptions.InvalidURL,
-    ):
+    failure = describe_transport_failure(
+        exc, system="Acumatica", url_name="Acumatica instance URL", url=url, timeout=timeout,
+        endpoint=endpoint, secrets=secrets,
+    )
+    if failure.kind == http_failures.INVALID_URL:
         return AcumaticaConfigError(
-            f"The Acumatica instance URL '{_redact(url, secrets)}' is not a valid address. "
+            f"The Acumatica instance URL '{redact(url, secrets)}' is not a valid address. "
             "Use the address with its scheme, e.g. https://mycompany.acumatica.com.",
             **kwargs,
         )
-
-    def has(*types: type[BaseException]) -> BaseException | None:
-        return next((cause for cause in causes if isinstance(cause, types)), None)
-
-    if has(socket.gaierror) or any(type(c).__name__ == "NameResolutionError" for c in causes):
-        return AcumaticaConnectionError(
-            f"Could not resolve host '{host}': check the Acumatica instance URL (and this "
-            "server's DNS).",
-            **kwargs,
-        )
-    if has(ConnectionRefusedError):
-        return AcumaticaConnectionError(
-            f"Connection refused by {host}:{port}: nothing answers there. Check the Acumatica "
-            "instance URL and port, and that the web server is running.",
-            **kwargs,
-        )
-    verify_error = has(ssl.SSLCertVerificationError)
-    if verify_error is not None:
-        reason = getattr(verify_error, "verify_message", "") or "certificate not trusted"
-        return AcumaticaConnectionError(
-            f"TLS certificate verification failed for {host}:{port} ({reason}). Install a "
-            "certificate from a trusted authority on the Acumatica server, or turn TLS "
-            "verification off for this connection if you trust the network.",
-            **kwargs,
-        )
-    if isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
-        return AcumaticaConnectionError(
-            f"TLS handshake with {host}:{port} failed "
-            f"({_redact(_excerpt(str(has(ssl.SSLError) or exc)), secrets)}). "
-            "Check that the instance URL's scheme (https/http) and port are right.",
-            **kwargs,
-        )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return AcumaticaTimeout(
-            f"Could not connect to {host}:{port} within {timeout:g} s: check the Acumatica "
-            "instance URL and any firewall in between.",
-            **kwargs,
-        )
-    if isinstance(exc, requests.exceptions.Timeout) or has(TimeoutError, socket.timeout):
-        return AcumaticaTimeout(
-            f"Acumatica did not answer {endpoint} within {timeout:g} s.", **kwargs
-        )
-    if has(RemoteDisconnected, ConnectionResetError, BrokenPipeError) or isinstance(
-        exc, requests.exceptions.ChunkedEncodingError
-    ):
-        return AcumaticaConnectionError(
-            f"Acumatica closed the connection without answering {endpoint}.", **kwargs
-        )
-    return AcumaticaConnectionError(
-        f"Could not reach Acumatica at {host}:{port} ({endpoint}): "
-        f"{_redact(_excerpt(str(exc)), secrets)}",
-        **kwargs,
-    )
+    if failure.kind in (http_failures.CONNECT_TIMEOUT, http_failures.READ_TIMEOUT):
+        return AcumaticaTimeout(failure.sentence, **kwargs)
+    return AcumaticaConnectionError(failure.sentence, **kwargs)
 
 
 def _log_entries(data: Any) -> list[PublishLogEntry]:
@@ -1620,7 +1523,7 @@ class AcumaticaSession:
                 errors = _errors_in(status.log) or [entry.message for entry in status.log[-3:]]
                 raise AcumaticaCustomizationError(
                     f"Publishing {', '.join(project_names)} failed: "
-                    f"{_redact('; '.join(errors), self.client.secrets) or 'no log'}",
+                    f"{redact('; '.join(errors), self.client.secrets) or 'no log'}",
                     log=status.log,
                 )
             if status.is_completed:
@@ -1652,7 +1555,7 @@ class AcumaticaSession:
             name = body.get("projectName") or ", ".join(body.get("projectNames") or [])
             raise AcumaticaCustomizationError(
                 f"The Customization API refused {action} of {name}: "
-                f"{_redact('; '.join(errors), self.client.secrets)}",
+                f"{redact('; '.join(errors), self.client.secrets)}",
                 log=log,
                 endpoint=f"POST /CustomizationApi/{action}",
             )

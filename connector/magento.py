@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import ssl
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.client import RemoteDisconnected
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+
+from connector import http_failures
+from connector.http_failures import describe_transport_failure, excerpt, parse_json, redact
 
 # --- Magento's own texts (one place; replace from a real trace if Magento changes them) ------
 
@@ -103,10 +103,7 @@ DEFAULT_POOL_SIZE = 10
 MSI_MODULE = "Magento_InventoryApi"
 # Stock item id in the legacy PUT URL: Magento looks the item up by SKU and ignores it.
 LEGACY_STOCK_ITEM_ID = 1
-MESSAGE_EXCERPT_CHARS = 300
 USER_AGENT = "acumatica-magento-connector"
-REDACTED = "••••"
-MIN_REDACTED_LENGTH = 6
 
 
 # --- results -------------------------------------------------------------------------------
@@ -301,7 +298,7 @@ def error_messages(body: Mapping[str, Any]) -> list[str]:
 def readable_message(body: Any) -> str:
     """One sentence from Magento's error JSON: the message, then its `errors[]` (filled)."""
     if not isinstance(body, Mapping) or not body.get("message"):
-        return _excerpt(json.dumps(body)) if body not in (None, "") else ""
+        return excerpt(json.dumps(body)) if body not in (None, "") else ""
     message = fill_placeholders(str(body["message"]), body.get("parameters"))
     extra = [text for text in error_messages(body) if text not in message]
     if extra:
@@ -309,33 +306,7 @@ def readable_message(body: Any) -> str:
     return message
 
 
-def _excerpt(text: str) -> str:
-    """A short, single-line excerpt of a body that is not JSON (an HTML page's title)."""
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    if title and title.group(1).strip():
-        text = title.group(1)
-    else:
-        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.IGNORECASE | re.DOTALL)
-        text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    if len(text) > MESSAGE_EXCERPT_CHARS:
-        text = text[: MESSAGE_EXCERPT_CHARS - 1] + "…"
-    return text
 
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        # A few characters are no secret, and hiding them would garble every sentence.
-        if secret and len(secret) >= MIN_REDACTED_LENGTH:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _parse_json(text: str) -> tuple[bool, Any]:
-    try:
-        return True, json.loads(text)
-    except ValueError:
-        return False, None
 
 
 def classify_response(
@@ -364,8 +335,8 @@ def classify_response(
         "duration_ms": duration_ms,
         "endpoint": endpoint,
     }
-    is_json, data = _parse_json(body) if "html" not in content_type.lower() else (False, None)
-    detail = _redact(readable_message(data) if is_json else _excerpt(body), secrets)
+    is_json, data = parse_json(body) if "html" not in content_type.lower() else (False, None)
+    detail = redact(readable_message(data) if is_json else excerpt(body), secrets)
     answer = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}"
     template = str(data.get("message", "")) if is_json and isinstance(data, Mapping) else ""
 
@@ -378,7 +349,7 @@ def classify_response(
         return MagentoRetryableError(message, **kwargs)
 
     if 300 <= status_code < 400:
-        target = _redact(location, secrets) or "another page"
+        target = redact(location, secrets) or "another page"
         login = ", a login page" if "login" in location.lower() or "/admin" in location else ""
         message = (
             f"Magento redirected {endpoint} to {target} (HTTP {status_code}{login}) "
@@ -447,24 +418,10 @@ def classify_response(
         message += " An unknown SKU or source code in the batch is the usual cause."
     return MagentoDataError(
         message,
-        errors=[_redact(text, secrets) for text in error_messages(data)] if is_json else [],
+        errors=[redact(text, secrets) for text in error_messages(data)] if is_json else [],
         **kwargs,
     )
 
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """Every exception wrapped inside `exc` (requests → urllib3 → socket/ssl), once each."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        linked += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-        stack.extend(item for item in linked if isinstance(item, BaseException))
 
 
 def classify_transport_error(
@@ -476,76 +433,22 @@ def classify_transport_error(
     duration_ms: float = 0.0,
     secrets: Sequence[str] = (),
 ) -> MagentoError:
-    """Map a failure to get any answer (DNS, refused, TLS, timeout, dropped) to a sentence."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """Map a failure to get any answer (DNS, refused, TLS, timeout, dropped) to an error."""
     kwargs: dict[str, Any] = {"status_code": None, "duration_ms": duration_ms, "endpoint": endpoint}
-    causes = list(_causes(exc))
-    if isinstance(
-        exc,
-        requests.exceptions.MissingSchema
-        | requests.exceptions.InvalidSchema
-        | requests.exceptions.InvalidURL,
-    ):
-        base = _redact(url.split("/rest/", 1)[0], secrets)
+    failure = describe_transport_failure(
+        exc, system="Magento", url_name="Magento base URL", url=url, timeout=timeout,
+        endpoint=endpoint, secrets=secrets,
+    )
+    if failure.kind == http_failures.INVALID_URL:
+        base = redact(url.split("/rest/", 1)[0], secrets)
         return MagentoConfigError(
             f"The Magento base URL '{base}' is not a valid address. Use the store's root "
             "address with its scheme, e.g. https://shop.example.com.",
             **kwargs,
         )
-
-    def has(*types: type[BaseException]) -> BaseException | None:
-        return next((cause for cause in causes if isinstance(cause, types)), None)
-
-    if has(socket.gaierror) or any(type(c).__name__ == "NameResolutionError" for c in causes):
-        return MagentoConnectionError(
-            f"Could not resolve host '{host}': check the Magento base URL (and this server's DNS).",
-            **kwargs,
-        )
-    if has(ConnectionRefusedError):
-        return MagentoConnectionError(
-            f"Connection refused by {host}:{port}: nothing answers there. Check the Magento "
-            "base URL and port, and that the web server is running.",
-            **kwargs,
-        )
-    verify_error = has(ssl.SSLCertVerificationError)
-    if verify_error is not None:
-        reason = getattr(verify_error, "verify_message", "") or "certificate not trusted"
-        return MagentoConnectionError(
-            f"TLS certificate verification failed for {host}:{port} ({reason}). Install a "
-            "certificate from a trusted authority on the Magento server, or turn TLS "
-            "verification off for this connection if you trust the network.",
-            **kwargs,
-        )
-    if isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
-        return MagentoConnectionError(
-            f"TLS handshake with {host}:{port} failed "
-            f"({_redact(_excerpt(str(has(ssl.SSLError) or exc)), secrets)}). "
-            "Check that the base URL's scheme (https/http) and port are right.",
-            **kwargs,
-        )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return MagentoTimeout(
-            f"Could not connect to {host}:{port} within {timeout:g} s: check the Magento base "
-            "URL and any firewall in between.",
-            **kwargs,
-        )
-    if isinstance(exc, requests.exceptions.Timeout) or has(TimeoutError, socket.timeout):
-        return MagentoTimeout(
-            f"Magento did not answer within {timeout:g} s ({endpoint}).", **kwargs
-        )
-    if has(RemoteDisconnected, ConnectionResetError, BrokenPipeError) or isinstance(
-        exc, requests.exceptions.ChunkedEncodingError
-    ):
-        return MagentoConnectionError(
-            f"Magento closed the connection without answering ({endpoint}).", **kwargs
-        )
-    return MagentoConnectionError(
-        f"Could not reach Magento at {host}:{port} ({endpoint}): "
-        f"{_redact(_excerpt(str(exc)), secrets)}",
-        **kwargs,
-    )
+    if failure.kind in (http_failures.CONNECT_TIMEOUT, http_failures.READ_TIMEOUT):
+        return MagentoTimeout(failure.sentence, **kwargs)
+    return MagentoConnectionError(failure.sentence, **kwargs)
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -614,7 +517,7 @@ def parse_price_failures(
         parameters = failure.get("parameters") or []
         failures.append(
             PriceFailure(
-                message=_redact(fill_placeholders(template, parameters), secrets),
+                message=redact(fill_placeholders(template, parameters), secrets),
                 skus=_skus_named(template, parameters, rows),
                 unknown_sku=_unknown_sku(template, parameters),
             )

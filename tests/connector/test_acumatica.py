@@ -396,7 +396,7 @@ def test_no_answer_within_the_timeout(acumatica, acumatica_url):
     with pytest.raises(AcumaticaTimeout) as caught:
         client.test_connection()
 
-    assert str(caught.value) == "Acumatica did not answer POST /entity/auth/login within 0.3 s."
+    assert str(caught.value) == "Acumatica did not answer within 0.3 s (POST /entity/auth/login)."
     assert caught.value.retryable
     acumatica.release_waiters()
 
