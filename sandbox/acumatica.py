@@ -45,12 +45,10 @@ import json
 import random
 import re
 import secrets
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,6 +71,7 @@ from connector.acumatica import (
     format_datetimeoffset,
 )
 from sandbox.magento import DropConnection
+from sandbox.recording import RecordingSimulator
 
 # --- the choices the public documentation leaves open (one place each) -----------------------
 
@@ -423,8 +422,10 @@ def _hook_definitions(row: ET.Element) -> list[PushNotificationDefinition]:
 # --- the simulator ----------------------------------------------------------------------------
 
 
-class AcumaticaSimulator:
+class AcumaticaSimulator(RecordingSimulator):
     """Thread-safe: the server calls `handle()` from many threads; tests poke it from theirs."""
+
+    FAULT_KINDS = FAULT_KINDS
 
     def __init__(
         self,
@@ -445,6 +446,7 @@ class AcumaticaSimulator:
         post: PostCallable | None = None,
         catalog: bool = True,
     ) -> None:
+        super().__init__()
         self.tenant = tenant
         self.tenants: set[str] = {tenant}
         self.branch = branch
@@ -478,11 +480,6 @@ class AcumaticaSimulator:
         self.published: list[str] = []
         self.deliveries: list[Delivery] = []
         self.failed_deliveries: list[Delivery] = []
-        self._lock = threading.RLock()
-        self._log: list[LoggedRequest] = []
-        self._faults: deque[str] = deque()
-        self._always: str | None = None
-        self._release = threading.Event()
         self._in_progress = 0
         self._sessions: dict[str, ApiSession] = {}
         self._codes: dict[str, dict[str, Any]] = {}
@@ -591,65 +588,11 @@ class AcumaticaSimulator:
             item = self.items.get(inventory_id)
             return item.default_price if item else None
 
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._log)
-
-    def calls(self, path_suffix: str, method: str | None = None) -> list[LoggedRequest]:
-        """The logged requests whose path (without the query) ends with `path_suffix`."""
-        with self._lock:
-            return [
-                entry
-                for entry in self._log
-                if entry.path.split("?", 1)[0].lower().endswith(path_suffix.lower())
-                and (method is None or entry.method == method.upper())
-            ]
-
-    def count(self, path_suffix: str, method: str | None = None) -> int:
-        return len(self.calls(path_suffix, method))
-
     def reset_log(self) -> None:
         with self._lock:
-            self._log.clear()
+            super().reset_log()
             self.max_concurrent_seen = 0
             self.login_attempts = 0
-
-    # -- faults -----------------------------------------------------------------------------
-
-    def fail_next(self, count: int = 1, kind: str = "503") -> None:
-        """The next `count` requests fail as `kind` (one of FAULT_KINDS), then normal again."""
-        self._check_kind(kind)
-        with self._lock:
-            self._faults.extend([kind] * count)
-
-    def fail_always(self, kind: str) -> None:
-        self._check_kind(kind)
-        with self._lock:
-            self._always = kind
-
-    def heal(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self._always = None
-        self.release_waiters()
-
-    def release_waiters(self) -> None:
-        """End every hang in progress (the server calls this when it stops)."""
-        with self._lock:
-            released, self._release = self._release, threading.Event()
-        released.set()
-
-    @staticmethod
-    def _check_kind(kind: str) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
-
-    def _take_fault(self) -> str | None:
-        with self._lock:
-            if self._faults:
-                return self._faults.popleft()
-            return self._always
 
     # -- push notifications (the sender) ------------------------------------------------------
 

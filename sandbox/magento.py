@@ -27,10 +27,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +56,7 @@ from connector.magento import (
     fill_placeholders,
     php_string,
 )
+from sandbox.recording import RecordingSimulator
 
 DEFAULT_TOKEN = "sandbox-magento-token"
 DEFAULT_HANG_SECONDS = 60.0
@@ -177,8 +176,10 @@ class Product:
     item_id: int = 0
 
 
-class MagentoSimulator:
+class MagentoSimulator(RecordingSimulator):
     """Thread-safe: the server calls `handle()` from many threads; tests poke it from theirs."""
+
+    FAULT_KINDS = FAULT_KINDS
 
     def __init__(
         self,
@@ -188,6 +189,7 @@ class MagentoSimulator:
         msi: bool = True,
         input_limit: int | None = None,
     ) -> None:
+        super().__init__()
         self.token = token
         self.base_url = base_url
         self.msi = msi
@@ -202,11 +204,6 @@ class MagentoSimulator:
         }
         self.sources: set[str] = {"default"}
         self.catalog: dict[str, Product] = {}
-        self._lock = threading.RLock()
-        self._log: list[LoggedRequest] = []
-        self._faults: deque[str] = deque()
-        self._always: str | None = None
-        self._release = threading.Event()
         self._next_item_id = 1
 
     # -- setup and inspection (tests, demo) -------------------------------------------------
@@ -250,65 +247,11 @@ class MagentoSimulator:
             product = self._product(sku)
             return product.source_status.get(source_code) if product else None
 
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._log)
-
-    def calls(self, path_suffix: str, method: str | None = None) -> list[LoggedRequest]:
-        """The logged requests whose path (without the query) ends with `path_suffix`."""
-        with self._lock:
-            return [
-                entry
-                for entry in self._log
-                if entry.path.split("?", 1)[0].endswith(path_suffix)
-                and (method is None or entry.method == method.upper())
-            ]
-
-    def count(self, path_suffix: str, method: str | None = None) -> int:
-        return len(self.calls(path_suffix, method))
-
-    def reset_log(self) -> None:
-        with self._lock:
-            self._log.clear()
-
-    # -- faults -----------------------------------------------------------------------------
-
-    def fail_next(self, count: int = 1, kind: str = "503") -> None:
-        """The next `count` requests fail as `kind` (one of FAULT_KINDS), then normal again."""
-        self._check_kind(kind)
-        with self._lock:
-            self._faults.extend([kind] * count)
-
-    def fail_always(self, kind: str) -> None:
-        self._check_kind(kind)
-        with self._lock:
-            self._always = kind
-
     def heal(self) -> None:
         """No more faults and no maintenance; requests hanging now are let go."""
         with self._lock:
-            self._faults.clear()
-            self._always = None
             self.maintenance = False
-        self.release_waiters()
-
-    def release_waiters(self) -> None:
-        """End every hang in progress (the server calls this when it stops)."""
-        with self._lock:
-            released, self._release = self._release, threading.Event()
-        released.set()
-
-    @staticmethod
-    def _check_kind(kind: str) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
-
-    def _take_fault(self) -> str | None:
-        with self._lock:
-            if self._faults:
-                return self._faults.popleft()
-            return self._always
+        super().heal()
 
     # -- the API ----------------------------------------------------------------------------
 
