@@ -184,10 +184,12 @@ if CELERY_BROKER_URL == "filesystem://":
     _broker_folder = VAR_DIR / "broker"
     (_broker_folder / "queue").mkdir(parents=True, exist_ok=True)
     (_broker_folder / "processed").mkdir(parents=True, exist_ok=True)
+    (_broker_folder / "control").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_folder / "queue"),
         "data_folder_out": str(_broker_folder / "queue"),
         "processed_folder": str(_broker_folder / "processed"),
+        "control_folder": str(_broker_folder / "control"),
         "store_processed": False,
     }
 else:
