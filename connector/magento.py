@@ -9,6 +9,7 @@ says what the answer means for the message being sent (DESIGN.md section 5):
       MagentoRouteNotFound     "Request does not match any route.", or a web page: wrong URL
     MagentoRetryableError    5xx, 429, timeouts, dropped connections, HTML where JSON was due
       MagentoTimeout, MagentoConnectionError, MagentoServerError
+        MagentoMaintenance     the maintenance page: trips the outage guard, no attempt used
     MagentoDataError         400 validation: the message fails at once
     MagentoInputLimitError   400 "Maximum items of type ...": split the batch to `max_items`
     MagentoUnknownSku        the product does not exist: the message is skipped
@@ -45,6 +46,8 @@ NOT_AUTHORIZED_MESSAGE = "The consumer isn't authorized to access %resources."
 GET_WITH_ALL_STORE_MESSAGE = "Cannot perform GET operation with store code 'all'"
 # Magento\Framework\Webapi\Validator\EntityArrayValidator (input limits, HTTP 400).
 INPUT_LIMIT_MESSAGE = 'Maximum items of type "%type" is %max'
+# pub/errors/default/503.phtml: the page Magento serves while in maintenance mode (HTTP 503).
+MAINTENANCE_PAGE_MARK = "maintenance downtime"
 # Magento\Framework\Webapi\ErrorProcessor::INTERNAL_SERVER_ERROR_MSG (HTTP 500).
 INTERNAL_ERROR_MESSAGE = "Internal Error. Details are available in Magento log file. Report ID: %s"
 # Magento\Framework\Webapi\ServiceInputProcessor: a required body parameter is missing.
@@ -225,6 +228,13 @@ class MagentoServerError(MagentoRetryableError):
     pass
 
 
+class MagentoMaintenance(MagentoServerError):
+    """Magento's maintenance page: the whole store is down on purpose. It pauses sending
+    (the outage guard) instead of using up the backlog's attempts."""
+
+    trips_outage_guard = True
+
+
 class MagentoDataError(MagentoError):
     """Magento refused the data (400 validation): the message fails at once."""
 
@@ -384,6 +394,12 @@ def classify_response(
         )
 
     if status_code in (408, 429) or status_code >= 500:
+        if status_code == 503 and not is_json and MAINTENANCE_PAGE_MARK in body.lower():
+            return MagentoMaintenance(
+                f"Magento is in maintenance mode ({answer}); sending resumes when it answers "
+                "again.",
+                **kwargs,
+            )
         if status_code == 503 and not is_json:
             message = (
                 f"Magento is unavailable ({answer}): in maintenance mode or overloaded. "

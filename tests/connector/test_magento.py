@@ -288,7 +288,7 @@ def test_internal_error_keeps_magentos_report_id(magento, magento_client):
     assert "Details are available in Magento log file. Report ID: webapi-" in str(caught.value)
 
 
-def test_maintenance_mode_is_retryable_and_says_unavailable(magento, magento_client):
+def test_maintenance_mode_pauses_sending_instead_of_using_attempts(magento, magento_client):
     magento.maintenance = True
 
     with pytest.raises(MagentoServerError) as caught:
@@ -296,7 +296,20 @@ def test_maintenance_mode_is_retryable_and_says_unavailable(magento, magento_cli
             [{"sku": "AALEGO500", "source_code": "default", "quantity": 1, "status": 1}]
         )
 
+    assert str(caught.value).startswith("Magento is in maintenance mode (HTTP 503")
+    assert caught.value.trips_outage_guard
+
+
+def test_a_proxy_503_page_is_retried_and_says_unavailable(magento, magento_client):
+    magento.fail_next(1, "503")
+
+    with pytest.raises(MagentoServerError) as caught:
+        magento_client.post_source_items(
+            [{"sku": "AALEGO500", "source_code": "default", "quantity": 1, "status": 1}]
+        )
+
     assert str(caught.value).startswith("Magento is unavailable (HTTP 503")
+    assert not caught.value.trips_outage_guard
 
 
 def test_dropped_connection_is_retryable(magento, magento_client):

@@ -288,3 +288,22 @@ def test_the_processors_keep_hourly_totals_for_the_dashboard(profile, push, mage
     stats = HourlyStats.objects.get(profile=profile, entity="price")
     assert (stats.calls, stats.sent, stats.skipped, stats.failed) == (2, 12, 1, 0)
     assert stats.last_sent_at is not None
+
+
+def test_a_maintenance_window_pauses_sending_and_fails_nothing(profile, push, magento):
+    profile = set_queue_settings(profile, retry_count=3)
+    magento.add_product("AALEGO500", price=1)
+    push.prices([("AALEGO500", 12.0)])
+    magento.maintenance = True
+
+    for _ in range(6):
+        report = run_pass(profile, "price")
+
+    message = Message.objects.get()
+    assert (message.status, message.attempts) == (Status.PENDING, 0)
+    assert "maintenance mode" in report.outage
+    magento.heal()
+    run_pass(profile, "price")
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+    assert not OutageGuard.objects.get(entity="price").tripped
