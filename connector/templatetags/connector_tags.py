@@ -20,10 +20,11 @@ def nav_link(context, url_name: str, label: str) -> str:
         )
     request = context.get("request")
     active = request is not None and request.path == url
-    return format_html(
-        '<li class="nav-item"><a class="nav-link{}" href="{}"{}>{}</a></li>',
-        " active" if active else "",
-        url,
-        ' aria-current="page"' if active else "",
-        label,
-    )
+    if active:
+        return format_html(
+            '<li class="nav-item"><a class="nav-link active" href="{}" aria-current="page">{}'
+            "</a></li>",
+            url,
+            label,
+        )
+    return format_html('<li class="nav-item"><a class="nav-link" href="{}">{}</a></li>', url, label)

@@ -48,7 +48,8 @@ class Terminal(io.StringIO):
 
 @pytest.fixture
 def active_profile(connected_profile) -> Profile:
-    initialize(connected_profile, actor="test")
+    """Initialized with Acumatica set up by hand: nothing published."""
+    initialize(connected_profile, actor="test", manual_acumatica=True)
     return get_profile("default")
 
 
@@ -59,17 +60,43 @@ def state_of(name: str = "default") -> str:
 # --- initialize ------------------------------------------------------------------------------
 
 
-def test_initialize_with_yes_prints_what_acumatica_needs(connected_profile):
+def test_initialize_with_yes_publishes_and_prints_what_acumatica_sends(
+    acumatica_profile, acumatica_simulator
+):
     stdout, _ = run("initialize", "--yes")
 
     assert state_of() == Profile.State.ACTIVE
     assert "Connected to Magento" in stdout
-    assert f"Address:      {connected_profile.push_url}" in stdout
+    assert "  Testing the Acumatica connection." in stdout
+    assert "  Publishing MagentoConnector_default (check 1): Publishing step 1 of 2." in stdout
+    assert "  Published MagentoConnector_default: push notifications " in stdout
+    assert f"Address:      {acumatica_profile.push_url}" in stdout
     assert "Header Name:  X-Connector-Secret" in stdout
-    assert f"Header Value: {connected_profile.push_secret}" in stdout
-    assert all(task.enabled for task in processor_schedulers(connected_profile))
+    assert f"Header Value: {acumatica_profile.push_secret}" in stdout
+    assert all(task.enabled for task in processor_schedulers(acumatica_profile))
+    assert all(push["active"] for push in acumatica_simulator.published_push_notifications())
     entry = AuditEntry.objects.get(kind=AuditEntry.Kind.INITIALIZE)
-    assert (entry.actor, entry.user, entry.detail) == ("cli", None, "")
+    assert (entry.actor, entry.user) == ("cli", None)
+    assert entry.detail.startswith("Published MagentoConnector_default")
+
+
+def test_initialize_with_a_failed_publish_exits_1_with_publish_ends_log(
+    acumatica_profile, acumatica_simulator
+):
+    acumatica_simulator.fail_next_publish(["Compilation failed.", "CS0103: no such field"])
+
+    status, reason = exit_status("initialize", "--yes")
+
+    assert status == 1
+    assert reason.startswith(
+        "Initialize failed: Publishing MagentoConnector_default failed: Compilation failed.; "
+        "CS0103: no such field"
+    )
+    assert " error: Compilation failed." in reason
+    assert " information: Publishing step 2 of 2." in reason
+    assert "The profile's state is unchanged: New (not initialized)." in reason
+    assert state_of() == Profile.State.NEW
+    assert not processor_schedulers(acumatica_profile).exists()
 
 
 def test_initialize_manual_acumatica_is_recorded(connected_profile):
@@ -88,14 +115,17 @@ def test_initialize_without_yes_and_without_a_terminal_is_bad_usage(connected_pr
     assert state_of() == Profile.State.NEW
 
 
-def test_initialize_asks_on_a_terminal(connected_profile, monkeypatch):
+def test_initialize_asks_on_a_terminal_after_warning_of_the_restart(
+    acumatica_profile, monkeypatch
+):
     questions = []
     monkeypatch.setattr(sys, "stdin", Terminal())
     monkeypatch.setattr("builtins.input", lambda prompt: questions.append(prompt) or "y")
 
-    run("initialize")
+    stdout, _ = run("initialize")
 
     assert questions == [CONFIRM]
+    assert stdout.startswith("Publishing restarts the Acumatica website")
     assert state_of() == Profile.State.ACTIVE
 
 
@@ -146,13 +176,58 @@ def test_deactivate_pause_then_activate(active_profile):
     ]
 
 
-def test_deactivate_stop_switches_the_schedulers_off(active_profile):
+def test_deactivate_stop_of_a_profile_set_up_by_hand_names_what_to_untick(active_profile):
     stdout, _ = run("deactivate", "--stop")
 
     assert "is stopped" in stdout
+    assert (
+        "on its Push Notifications form (SM302000), clear Active on "
+        "'Magento default inventory' and 'Magento default price'." in stdout
+    )
     assert state_of() == Profile.State.STOPPED
     assert not any(task.enabled for task in processor_schedulers(active_profile))
     assert AuditEntry.objects.filter(kind=AuditEntry.Kind.STOP, actor="cli").exists()
+
+
+def test_deactivate_stop_republishes_the_push_notifications_inactive(
+    acumatica_profile, acumatica_simulator
+):
+    run("initialize", "--yes")
+
+    stdout, _ = run("deactivate", "--stop")
+
+    assert "  Published MagentoConnector_default: push notifications " in stdout
+    assert "are inactive." in stdout
+    assert "is stopped" in stdout
+    assert state_of() == Profile.State.STOPPED
+    assert not any(push["active"] for push in acumatica_simulator.published_push_notifications())
+
+
+def test_deactivate_stop_with_a_failed_publish_exits_1_and_stays_active(
+    acumatica_profile, acumatica_simulator
+):
+    run("initialize", "--yes")
+    acumatica_simulator.fail_next_publish()
+
+    status, reason = exit_status("deactivate", "--stop")
+
+    assert status == 1
+    assert "Stop failed: Publishing MagentoConnector_default failed: Compilation failed." in reason
+    assert state_of() == Profile.State.ACTIVE
+    assert all(push["active"] for push in acumatica_simulator.published_push_notifications())
+
+
+def test_deactivate_stop_manual_acumatica_publishes_nothing(
+    acumatica_profile, acumatica_simulator
+):
+    run("initialize", "--yes")
+    acumatica_simulator.reset_log()
+
+    stdout, _ = run("deactivate", "--stop", "--manual-acumatica")
+
+    assert "clear Active on 'Magento default inventory'" in stdout
+    assert state_of() == Profile.State.STOPPED
+    assert acumatica_simulator.requests == []
 
 
 def test_activating_an_active_profile_fails(active_profile):
@@ -183,7 +258,7 @@ def test_bad_usage_exits_2(db, arguments):
 # --- real processes: what a shell script sees -------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_manage_py_initialize_without_yes_and_without_a_terminal_exits_2():
     finished = manage_py("initialize")
 
@@ -192,7 +267,7 @@ def test_manage_py_initialize_without_yes_and_without_a_terminal_exits_2():
     assert state_of() == Profile.State.NEW
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_manage_py_deactivate_with_both_flags_exits_2():
     finished = manage_py("deactivate", "--pause", "--stop")
 
@@ -200,7 +275,7 @@ def test_manage_py_deactivate_with_both_flags_exits_2():
     assert "not allowed with argument" in finished.stderr
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_manage_py_initialize_of_a_missing_profile_exits_1():
     finished = manage_py("initialize", "--yes", "--profile", "nope")
 
@@ -208,10 +283,31 @@ def test_manage_py_initialize_of_a_missing_profile_exits_1():
     assert "No profile named 'nope'." in finished.stderr
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_manage_py_initialize_with_yes_activates(connected_profile):
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_initialize_with_yes_publishes_and_activates(
+    acumatica_profile, acumatica_simulator
+):
+    acumatica_simulator.publish_polls = 0  # the subprocess polls every 5 s
+
     finished = manage_py("initialize", "--yes")
 
     assert finished.returncode == 0, finished.stderr
-    assert f"Header Value: {connected_profile.push_secret}" in finished.stdout
+    assert "  Testing the Acumatica connection." in finished.stdout
+    assert f"Header Value: {acumatica_profile.push_secret}" in finished.stdout
     assert state_of() == Profile.State.ACTIVE
+    assert acumatica_simulator.seats_in_use == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_initialize_with_a_failed_publish_exits_1(
+    acumatica_profile, acumatica_simulator
+):
+    acumatica_simulator.publish_polls = 0
+    acumatica_simulator.fail_next_publish(["Compilation failed."])
+
+    finished = manage_py("initialize", "--yes")
+
+    assert finished.returncode == 1, finished.stdout
+    assert "Publishing MagentoConnector_default failed: Compilation failed." in finished.stderr
+    assert "error: Compilation failed." in finished.stderr
+    assert state_of() == Profile.State.NEW

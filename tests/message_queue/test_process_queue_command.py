@@ -73,7 +73,7 @@ def test_process_queue_once_without_an_entity_passes_over_each(magento, push):
     assert statuses() == {"SKU1": Status.SENT, "NOSUCHSKU": Status.SKIPPED}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_process_queue_runs_for_the_check_process_time(magento, push, profile):
     settings = profile.queue_settings
     settings.check_process_time, settings.process_sleep_time = 1, 1
