@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 from django.http import JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from connector.health import run_checks
 from connector.roles import public
+from message_queue.views_screens import queue_dashboard
 
 
 def home(request):
-    return render(request, "connector/home.html")
+    """The home page is the queue dashboard (with the getting-started steps while the queue
+    is empty)."""
+    return queue_dashboard(request)
 
 
 @public

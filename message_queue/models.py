@@ -243,6 +243,15 @@ class HourlyStats(models.Model):
     skipped = models.PositiveIntegerField("records skipped", default=0)
     failed_calls = models.PositiveIntegerField("failed calls", default=0)
     last_sent_at = models.DateTimeField("last successful send", null=True, blank=True)
+    unmapped_warehouse_rows = models.PositiveIntegerField(
+        "unmapped warehouse rows", default=0,
+        help_text="Stock rows the receiver skipped because no source is mapped to their "
+        "warehouse.",
+    )
+    backlog = models.PositiveIntegerField(
+        "backlog", null=True, blank=True,
+        help_text="Pending messages left after the hour's last pass (the dashboard's chart).",
+    )
 
     class Meta:
         verbose_name = "hourly statistics"
