@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from message_queue.models import Direction, Entity, KeyState, Message, ReceivedNotification
+from message_queue.stats import count_unmapped_warehouse_rows
 from setup_params.models import Profile
 
 MAX_ROWS = 100_000
@@ -253,6 +254,7 @@ def store_notification(profile: Profile, notification: Notification) -> IngestRe
             upsert_pending_messages(profile, entity, fresh, notification)
             result.keys_changed += len(fresh)
         result.stale_keys = len(mapped.changes) - result.keys_changed
+        count_unmapped_warehouse_rows(profile, result.unmapped_warehouse_rows)
     return result
 
 

@@ -45,7 +45,7 @@ from message_queue.models import (
     SenderSlot,
     Status,
 )
-from message_queue.stats import count_call
+from message_queue.stats import count_call, note_backlog
 from setup_params.models import Profile
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,7 @@ def run_pass(
     finally:
         client.close()
     report.left = count_pending(profile, entity)
+    note_backlog(profile, entity, report.left)
     report.outage = guard.last_error if guard.tripped else ""
     return report
 
