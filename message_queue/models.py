@@ -35,8 +35,9 @@ class MessageQuerySet(models.QuerySet):
 
 
 class Message(models.Model):
+    # Every index below starts with the profile: a separate FK index would only slow writes.
     profile = models.ForeignKey("setup_params.Profile", on_delete=models.CASCADE,
-                                related_name="messages")
+                                related_name="messages", db_index=False)
     entity = models.CharField("entity", max_length=20, choices=Entity.choices)
     direction = models.CharField("direction", max_length=20, choices=Direction.choices,
                                  default=Direction.TO_MAGENTO)
@@ -44,7 +45,7 @@ class Message(models.Model):
         "key", max_length=255,
         help_text="SKU|store id for a price, SKU|source code for stock; coalescing is per key.",
     )
-    sku = models.CharField("SKU", max_length=255, db_index=True)
+    sku = models.CharField("SKU", max_length=255)
     payload = models.JSONField("payload", help_text="The record as it will be sent.")
     source_ts = models.BigIntegerField(
         "source TimeStamp", default=0,
@@ -95,6 +96,8 @@ class Message(models.Model):
             ),
             # Dashboard counts per status.
             models.Index(fields=["profile", "entity", "status"], name="message_status_idx"),
+            # Message search by SKU (exact or prefix); no LIKE-pattern twin.
+            models.Index(fields=["sku"], name="message_sku_idx"),
             # Reprocess Failed Messages: failed and skipped, newest first.
             models.Index(
                 fields=["profile", "entity", "-updated_at"],
