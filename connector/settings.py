@@ -237,3 +237,44 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Alerts and retention (issue 7: connector/alerts.py, connector/retention.py) ------------
+# Alert e-mail goes through Django's mail settings. EMAIL_URL as django-environ reads it,
+# e.g. smtp+tls://user:password@mail.example.com:587; the default prints mail to the console.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a stuck mail server must not stall beat
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="connector@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Sent, superseded and dismissed messages (and received push notification ids) are kept this
+# long. At least 3 days: Acumatica resends an undelivered notification for 2 days, and the
+# received ids are what deduplicates a resend.
+CONNECTOR_RETENTION_DAYS = env.int("CONNECTOR_RETENTION_DAYS", default=14)
+CONNECTOR_STATS_RETENTION_DAYS = env.int("CONNECTOR_STATS_RETENTION_DAYS", default=90)
+if CONNECTOR_RETENTION_DAYS < 3:
+    raise ImproperlyConfigured(
+        f"CONNECTOR_RETENTION_DAYS must be at least 3 (Acumatica resends for 2 days), "
+        f"not {CONNECTOR_RETENTION_DAYS}."
+    )
+if CONNECTOR_STATS_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"CONNECTOR_STATS_RETENTION_DAYS must be at least 1, not {CONNECTOR_STATS_RETENTION_DAYS}."
+    )
+
+CELERY_BEAT_SCHEDULE["connector-alerts"] = {
+    "task": "connector.tasks.evaluate_alerts",
+    "schedule": 60.0,
+    "options": {"queue": "default", "expires": 55},
+}
+CELERY_BEAT_SCHEDULE["connector-retention"] = {
+    "task": "connector.tasks.purge_old_rows",
+    "schedule": 3600.0,  # hourly: each run deletes about an hour's worth, never a day's pile
+    "options": {"queue": "default", "expires": 3300},
+}

@@ -1,12 +1,17 @@
-"""The Initialize / Deactivate screen: state, history, push settings, and the four actions."""
+"""The Initialize / Deactivate screen: state, history, push settings, the four actions, and
+the Acumatica side (publishing runs with their progress, the package for a setup by hand)."""
 
 from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+import zipfile
 
 import pytest
 from django_celery_beat.models import IntervalSchedule
 
 from connector.lifecycle import initialize, pause, processor_schedulers
-from connector.models import AuditEntry
+from connector.models import AuditEntry, ProvisioningRun
 from setup_params.models import Profile, create_profile, get_profile
 
 URL = "/lifecycle/"
@@ -15,7 +20,8 @@ CONFIRM = "Are you sure you wish to initialize all features for Magento Connecto
 
 @pytest.fixture
 def active_profile(connected_profile) -> Profile:
-    initialize(connected_profile, actor="test")
+    """Initialized with Acumatica set up by hand: nothing published."""
+    initialize(connected_profile, actor="test", manual_acumatica=True)
     return get_profile("default")
 
 
@@ -26,7 +32,7 @@ def state_of(name: str = "default") -> str:
 def test_screen_shows_state_push_settings_and_history_newest_first(
     manager_client, connected_profile
 ):
-    initialize(connected_profile, actor="alice")
+    initialize(connected_profile, actor="alice", manual_acumatica=True)
     pause(get_profile("default"), actor="bob")
 
     page = manager_client.get(URL).content.decode()
@@ -62,10 +68,12 @@ def test_profile_is_chosen_with_the_query_string(manager_client, db):
     assert manager_client.get(URL, {"profile": "nope"}).status_code == 404
 
 
-def test_initialize_with_working_magento_activates_and_enables_schedulers(
+def test_initialize_by_hand_with_working_magento_activates_and_enables_schedulers(
     manager_client, connected_profile
 ):
-    response = manager_client.post(URL, {"action": "initialize"}, follow=True)
+    response = manager_client.post(
+        URL, {"action": "initialize", "manual_acumatica": "on"}, follow=True
+    )
 
     assert state_of() == Profile.State.ACTIVE
     page = response.content.decode()
@@ -166,3 +174,181 @@ def test_viewer_cannot_act(viewer_client, active_profile, data):
 
 def test_user_without_a_role_gets_403(nobody_client, db):
     assert nobody_client.get(URL).status_code == 403
+
+
+# --- the Acumatica side ------------------------------------------------------------------------
+
+
+def test_confirm_dialog_warns_of_the_restart_and_offers_the_manual_setup(manager_client, db):
+    page = manager_client.get(URL).content.decode()
+
+    assert "Publishing restarts the Acumatica website" in page
+    assert "data-restart-warning" in page
+    assert 'name="manual_acumatica"' in page
+    assert "Acumatica is set up by hand (manual import)" in page
+    assert "Nothing published yet." in page
+
+
+def test_initialize_publishes_to_acumatica_then_activates(
+    manager_client, acumatica_profile, acumatica_simulator, publish_inline
+):
+    response = manager_client.post(URL, {"action": "initialize"}, follow=True)
+
+    assert state_of() == Profile.State.ACTIVE
+    page = response.content.decode()
+    assert "Initialize started for profile &#x27;default&#x27;" in page
+    assert 'data-run-status="succeeded"' in page
+    assert "Website updated." in page  # publishEnd's log, on the screen
+    assert "Published MagentoConnector_default" in page
+    assert sorted(acumatica_simulator.published_inquiries()) == ["MC-Inventory", "MC-Prices"]
+    pushes = acumatica_simulator.published_push_notifications()
+    assert [(push["name"], push["active"]) for push in pushes] == [
+        ("Magento default inventory", True),
+        ("Magento default price", True),
+    ]
+    assert acumatica_profile.push_secret not in page.replace(
+        f'value="{acumatica_profile.push_secret}"', ""
+    )  # only in the masked field
+    entry = AuditEntry.objects.get(kind=AuditEntry.Kind.INITIALIZE)
+    assert entry.actor == "manager"
+    assert all(task.enabled for task in processor_schedulers(acumatica_profile))
+
+
+def test_initialize_hands_the_run_to_a_worker_and_shows_it_queued(
+    manager_client, acumatica_profile, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr("connector.tasks.provision_acumatica.delay", sent.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager_client.post(URL, {"action": "initialize"}, follow=True)
+
+    run = ProvisioningRun.objects.get()
+    assert sent == [run.pk]
+    assert (run.action, run.status, run.started_by) == ("initialize", "queued", "manager")
+    assert state_of() == Profile.State.NEW  # until the run succeeds
+    page = response.content.decode()
+    assert 'data-run-status="queued"' in page
+    assert "the profile turns active when it is published" in page
+
+
+def test_a_second_initialize_while_one_is_publishing_is_refused(
+    manager_client, acumatica_profile, monkeypatch
+):
+    monkeypatch.setattr("connector.provisioning.start", lambda run: None)
+    manager_client.post(URL, {"action": "initialize"})
+
+    response = manager_client.post(URL, {"action": "initialize"}, follow=True)
+
+    assert "is already publishing to Acumatica" in response.content.decode()
+    assert ProvisioningRun.objects.count() == 1
+
+
+def test_initialize_without_acumatica_settings_says_so_and_creates_no_run(
+    manager_client, connected_profile
+):
+    response = manager_client.post(URL, {"action": "initialize"}, follow=True)
+
+    assert state_of() == Profile.State.NEW
+    page = response.content.decode()
+    assert "Initialize stopped: no Acumatica instance URL is set" in page
+    assert not ProvisioningRun.objects.exists()
+
+
+def test_a_failed_publish_shows_publish_ends_log_and_leaves_the_state(
+    manager_client, acumatica_profile, acumatica_simulator, publish_inline
+):
+    acumatica_simulator.fail_next_publish(["Compilation failed: CS0103 MC-Inventory."])
+
+    page = manager_client.post(URL, {"action": "initialize"}, follow=True).content.decode()
+
+    assert state_of() == Profile.State.NEW
+    assert 'data-run-status="failed"' in page
+    assert "Compilation failed: CS0103 MC-Inventory." in page
+    assert 'data-log-type="error"' in page
+    assert not processor_schedulers(acumatica_profile).exists()
+    entry = AuditEntry.objects.get(kind=AuditEntry.Kind.PROVISIONING_FAILED)
+    assert "the state stays New (not initialized)" in entry.detail
+    assert 'data-history-kind="provisioning_failed"' in page
+
+
+def test_run_json_reports_status_progress_and_log(
+    viewer_client, acumatica_profile, publish_inline
+):
+    initialize(acumatica_profile, actor="test")
+
+    status = viewer_client.get("/lifecycle/run.json").json()
+
+    assert status["state"] == "active"
+    run = status["run"]
+    assert (run["action"], run["status"], run["finished"]) == ("initialize", "succeeded", True)
+    assert run["progress"].startswith("Published MagentoConnector_default")
+    messages = [entry["message"] for entry in run["log"]]
+    assert "Testing the Acumatica connection." in messages
+    assert "Website updated." in messages
+    assert {entry["type"] for entry in run["log"]} == {"information"}
+    assert acumatica_profile.push_secret not in str(status)
+
+
+def test_run_json_of_a_profile_never_initialized(viewer_client, db):
+    assert viewer_client.get("/lifecycle/run.json").json()["run"] is None
+
+
+def test_stop_republishes_with_the_push_notifications_inactive(
+    manager_client, acumatica_profile, acumatica_simulator, publish_inline
+):
+    initialize(acumatica_profile, actor="test")
+
+    response = manager_client.post(URL, {"action": "deactivate", "mode": "stop"}, follow=True)
+
+    assert state_of() == Profile.State.STOPPED
+    assert [push["active"] for push in acumatica_simulator.published_push_notifications()] == [
+        False,
+        False,
+    ]
+    page = response.content.decode()
+    assert "Stop started for profile" in page
+    assert 'data-run-status="succeeded"' in page
+    assert "are inactive" in page
+
+
+def test_stop_of_a_profile_set_up_by_hand_names_the_push_notifications_to_untick(
+    manager_client, active_profile
+):
+    response = manager_client.post(URL, {"action": "deactivate", "mode": "stop"}, follow=True)
+
+    assert state_of() == Profile.State.STOPPED
+    page = response.content.decode()
+    assert "clear Active on &#x27;Magento default inventory&#x27; and " in page
+    assert "&#x27;Magento default price&#x27;" in page
+    assert "data-untick" in page
+    assert not ProvisioningRun.objects.filter(action="stop").exists()
+
+
+def test_package_download_is_the_project_with_the_secret(manager_client, connected_profile):
+    response = manager_client.get("/lifecycle/package.zip")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert 'filename="MagentoConnector_default.zip"' in response["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as package:
+        root = ET.fromstring(package.read("project.xml"))
+    hooks = root.findall(".//PushNotificationsHook/row")
+    assert {hook.get("HeaderValue") for hook in hooks} == {connected_profile.push_secret}
+    assert {hook.get("Active") for hook in hooks} == {"1"}
+
+
+def test_screen_lists_the_manual_steps_for_managers(manager_client, db):
+    page = manager_client.get(URL).content.decode()
+
+    assert "<strong>Customization Projects</strong> (SM204505)" in page
+    assert "<strong>Push Notifications</strong> (SM302000)" in page
+    assert "/lifecycle/package.zip?profile=default" in page
+
+
+def test_viewer_sees_no_manual_steps(viewer_client, db):
+    assert "data-manual-setup" not in viewer_client.get(URL).content.decode()
+
+
+def test_viewer_cannot_download_the_package(viewer_client, db):
+    assert viewer_client.get("/lifecycle/package.zip").status_code == 403
