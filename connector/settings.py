@@ -268,11 +268,6 @@ if CONNECTOR_STATS_RETENTION_DAYS < 1:
         f"CONNECTOR_STATS_RETENTION_DAYS must be at least 1, not {CONNECTOR_STATS_RETENTION_DAYS}."
     )
 
-CELERY_BEAT_SCHEDULE["connector-alerts"] = {
-    "task": "connector.tasks.evaluate_alerts",
-    "schedule": 60.0,
-    "options": {"queue": "default", "expires": 55},
-}
 CELERY_BEAT_SCHEDULE["connector-retention"] = {
     "task": "connector.tasks.purge_old_rows",
     "schedule": 3600.0,  # hourly: each run deletes about an hour's worth, never a day's pile

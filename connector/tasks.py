@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from connector import alerts, retention
+from connector import retention
 from connector.models import Heartbeat, ProvisioningRun
 from connector.provisioning import run_provisioning
 
@@ -22,13 +22,6 @@ def provision_acumatica(run_id: int) -> None:
     run = ProvisioningRun.objects.select_related("profile").filter(pk=run_id).first()
     if run is not None:  # None: the profile was deleted meanwhile
         run_provisioning(run)
-
-
-@shared_task(name="connector.tasks.evaluate_alerts", ignore_result=True)
-def evaluate_alerts() -> None:
-    """Beat's `connector-alerts`, every minute on the `default` queue: raise or clear alerts
-    and deliver what is due (`connector.alerts`)."""
-    alerts.evaluate_alerts()
 
 
 @shared_task(name="connector.tasks.purge_old_rows", ignore_result=True)

@@ -22,9 +22,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from connector import tasks
 from connector.alerts import evaluate_alerts, note_login_limit
-from connector.celery import app
 from connector.models import AlertSettings, AlertState, AuditEntry, Heartbeat, ProvisioningRun
 from message_queue.models import HourlyStats, Message, OutageGuard, Status
 from sandbox.magento import DEFAULT_TOKEN
@@ -509,16 +507,21 @@ def test_a_heartbeat_never_seen_raises_no_alert(profile, start):
 # --- how it runs ------------------------------------------------------------------------------
 
 
-def test_beat_evaluates_alerts_every_minute_on_the_default_queue(profile, alert_settings, webhook):
-    entry = django_settings.CELERY_BEAT_SCHEDULE["connector-alerts"]
-    assert entry["task"] == "connector.tasks.evaluate_alerts"
-    assert entry["schedule"] == 60.0
-    assert entry["options"]["queue"] == "default"
-    assert entry["task"] in app.tasks
+def test_beat_evaluates_alerts_once_a_minute_without_needing_a_worker(
+    profile, alert_settings, webhook, monkeypatch
+):
+    from connector import beat
+
+    clock = iter([1000.0, 1010.0, 1061.0])
+    monkeypatch.setattr(beat.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(beat.DatabaseScheduler, "tick", lambda self, *a, **k: 5.0)
+    monkeypatch.setattr(beat, "close_old_connections", lambda: None)  # the test's transaction
+    scheduler = beat.HeartbeatScheduler.__new__(beat.HeartbeatScheduler)
 
     trip_outage_guard(profile, timezone.now())
-    tasks.evaluate_alerts()
-    tasks.evaluate_alerts()
+    scheduler.tick()
+    scheduler.tick()
+    scheduler.tick()
 
     assert webhook.states() == ["raised"]
 
@@ -541,3 +544,19 @@ def test_alert_settings_are_edited_in_the_admin(client, make_user, profile):
     assert "hooks.example.com" not in listing  # the URL may carry a token: not listed
     audited = AuditEntry.objects.get(kind=AuditEntry.Kind.SETTINGS_CHANGED)
     assert "webhook_url" in audited.fields and "hooks.example.com" not in audited.detail
+
+
+@pytest.mark.django_db
+def test_the_evaluate_alerts_command_raises_a_stale_worker_alert_for_cron(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from connector.models import Heartbeat
+
+    Heartbeat.objects.create(process="worker", seen_at=timezone.now() - timedelta(hours=1))
+    Heartbeat.beat("beat")
+    out = StringIO()
+    call_command("evaluate_alerts", stdout=out)
+    assert "raised: all profiles" in out.getvalue()
+    assert "1 alert(s) raised or cleared." in out.getvalue()
