@@ -512,16 +512,15 @@ def test_beat_evaluates_alerts_once_a_minute_without_needing_a_worker(
 ):
     from connector import beat
 
-    clock = iter([1000.0, 1010.0, 1061.0])
-    monkeypatch.setattr(beat.time, "monotonic", lambda: next(clock))
+    clock = [1000.0]
+    monkeypatch.setattr(beat.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(beat.DatabaseScheduler, "tick", lambda self, *a, **k: 5.0)
     monkeypatch.setattr(beat, "close_old_connections", lambda: None)  # the test's transaction
     scheduler = beat.HeartbeatScheduler.__new__(beat.HeartbeatScheduler)
 
     trip_outage_guard(profile, timezone.now())
-    scheduler.tick()
-    scheduler.tick()
-    scheduler.tick()
+    for clock[0] in (1000.0, 1010.0, 1061.0):
+        scheduler.tick()
 
     assert webhook.states() == ["raised"]
 
