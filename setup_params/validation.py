@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from setup_params.models import parse_warehouse_sources
+from connector.acumatica import normalize_instance_url, valid_client_id
+from setup_params.models import AcumaticaSettings, parse_warehouse_sources
 
 # Magento's web-API input limit, when on, refuses lists longer than this (DESIGN.md 8).
 MAGENTO_INPUT_LIMIT = 20
@@ -48,8 +51,30 @@ PROFILE_KEYS = (
     "warehouse_sources",
     "outage_threshold",
 )
-SETTING_KEYS = MAGENTO_KEYS + QUEUE_KEYS + PROFILE_KEYS
-SECRET_KEYS = ("magento_token",)
+# Acumatica's settings on the command line: prefixed, because `timeout`, `batch_size` and
+# the like would clash with Magento's and the queue's. Key → AcumaticaSettings field.
+ACUMATICA_FIELDS = {
+    "acumatica_url": "instance_url",
+    "acumatica_endpoint": "endpoint",
+    "acumatica_version": "version",
+    "acumatica_tenant": "tenant",
+    "acumatica_branch": "branch",
+    "acumatica_auth": "auth",
+    "acumatica_username": "username",
+    "acumatica_password": "password",
+    "acumatica_client_id": "client_id",
+    "acumatica_client_secret": "client_secret",
+    "acumatica_scopes": "scopes",
+    "acumatica_concurrency": "concurrency",
+    "acumatica_time_zone": "time_zone",
+    "acumatica_time_offset": "time_offset",
+    "acumatica_page_size": "page_size",
+    "acumatica_batch_size": "batch_size",
+    "acumatica_timeout": "timeout",
+}
+ACUMATICA_KEYS = tuple(ACUMATICA_FIELDS)
+SETTING_KEYS = MAGENTO_KEYS + QUEUE_KEYS + PROFILE_KEYS + ACUMATICA_KEYS
+SECRET_KEYS = ("magento_token", "acumatica_password", "acumatica_client_secret")
 BOOLEAN_KEYS = ("use_msi", "verify_tls")
 
 # A pasted API address: https://shop.example.com/rest/default/V1 → https://shop.example.com.
@@ -59,8 +84,23 @@ STORE_CODE = re.compile(r"^[a-z][a-z0-9_]*$", re.IGNORECASE)
 # Letters, digits and dashes only: WSGI servers drop request headers with underscores, so a
 # header named X_Secret would never reach the receiver.
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
-TEXT_MAX_LENGTH = {"store_code": 64, "source_code": 64, "magento_url": 500}
+TEXT_MAX_LENGTH = {"store_code": 64, "source_code": 64, "magento_url": 500, "acumatica_url": 500}
 TEXT_DEFAULT_MAX_LENGTH = 100
+# An Acumatica endpoint version: 24.200.001, 6.00.001.
+ENDPOINT_VERSION = re.compile(r"^\d{1,3}\.\d{2,3}\.\d{3}$")
+# RFC 6749's scope-token: printable ASCII except space, double quote and backslash.
+SCOPE_TOKEN = re.compile(r'^[\x21\x23-\x5B\x5D-\x7E]+$')
+REQUIRED_SCOPE = "api"
+# Names in the time zone database that are not places: the local machine's zone is not the
+# instance's, and "Factory" means "unknown".
+NOT_A_PLACE = {"localtime", "posixrules", "Factory"}
+SECRET_MAX_LENGTH = 1000
+ACUMATICA_OPTIONAL_TEXT = {
+    # key → (label, longest)
+    "acumatica_tenant": ("Tenant", 100),
+    "acumatica_branch": ("Branch", 100),
+    "acumatica_username": ("Username", 150),
+}
 
 
 class InvalidSetting(ValueError):
@@ -111,6 +151,11 @@ WHOLE_NUMBERS = {
     "price_store_id": WholeNumber("Price store id", 0),
     "push_max_bytes": WholeNumber("Largest push notification", 1024, 100 * 1024 * 1024, "bytes"),
     "outage_threshold": WholeNumber("Outage threshold", 1, 100),
+    "acumatica_concurrency": WholeNumber("Concurrency level", 1, 25),
+    "acumatica_time_offset": WholeNumber("Time offset", 0, 3600, "seconds"),
+    "acumatica_page_size": WholeNumber("Page size", 1, 10000),
+    "acumatica_batch_size": WholeNumber("Batch size", 1, 10000),
+    "acumatica_timeout": WholeNumber("Timeout", 1, 600, "seconds"),
 }
 
 TEXT_LABELS = {
@@ -127,6 +172,9 @@ TEXT_LABELS = {
     "price_sku_field": "Price SKU field",
     "price_field": "Price field",
     "warehouse_sources": "Warehouses to sources",
+    "acumatica_url": "Instance URL",
+    "acumatica_password": "Password",
+    "acumatica_client_secret": "Client secret",
 }
 
 
@@ -190,6 +238,159 @@ def check_token_confirmation(token: str, confirmation: str) -> None:
         )
 
 
+def clean_acumatica_url(value: str) -> tuple[str, str]:
+    """The instance's address, and a notice for the user when an /entity… part was cut off.
+
+    http(s) with a host; a pasted API or page address (…/entity/Default/24.200.001,
+    …/Main?ScreenId=…) is cut back to the instance, because the connector adds /entity/…
+    itself; a trailing slash is dropped.
+    """
+    key = "acumatica_url"
+    url = (value or "").strip()
+    example = "e.g. https://mycompany.acumatica.com or https://erp.example.com/AcumaticaERP"
+    if not url:
+        raise InvalidSetting(key, f"Enter the Acumatica instance URL, {example}.")
+    if any(character.isspace() for character in url):
+        raise InvalidSetting(key, "The instance URL must not contain spaces.")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidSetting(
+            key, f"The instance URL must start with http:// or https://, {example}."
+        )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as error:
+        raise InvalidSetting(key, "The instance URL has a port that is not a number.") from error
+    if not parts.hostname:
+        raise InvalidSetting(key, f"The instance URL must name a host, {example}.")
+    if "@" in parts.netloc:
+        raise InvalidSetting(
+            key,
+            "The instance URL must not contain a user name or password: enter them in their "
+            "own fields.",
+        )
+    instance, was_cut = normalize_instance_url(url)
+    if not was_cut and (parts.query or parts.fragment):
+        raise InvalidSetting(key, "The instance URL must not contain a ?query or a #fragment.")
+    scheme, _, rest = instance.partition("://")
+    cleaned = f"{scheme.lower()}://{rest}"
+    maximum = TEXT_MAX_LENGTH[key]
+    if len(cleaned) > maximum:
+        raise InvalidSetting(key, f"The instance URL must be at most {maximum} characters.")
+    notice = ""
+    if was_cut:
+        notice = (
+            f"The instance URL was cut back to {cleaned} "
+            "(the connector adds /entity/<endpoint>/<version> itself)."
+        )
+    return cleaned, notice
+
+
+def check_secret(key: str, value: str) -> str:
+    """A password or client secret: kept as typed (spaces may belong to it), never empty."""
+    label = TEXT_LABELS[key]
+    if not value:
+        raise InvalidSetting(key, f"The {label.lower()} must not be empty.")
+    if "\n" in value or "\r" in value:
+        raise InvalidSetting(key, f"The {label.lower()} must not contain line breaks.")
+    if len(value) > SECRET_MAX_LENGTH:
+        raise InvalidSetting(
+            key, f"The {label.lower()} must be at most {SECRET_MAX_LENGTH} characters."
+        )
+    if key == "acumatica_client_secret" and any(character.isspace() for character in value):
+        raise InvalidSetting(key, "The client secret must not contain spaces.")
+    return value
+
+
+@cache
+def time_zone_names() -> frozenset[str]:
+    return frozenset(available_timezones() - NOT_A_PLACE)
+
+
+def check_time_zone(value: str) -> str:
+    key = "acumatica_time_zone"
+    name = (value or "").strip()
+    if not name:
+        raise InvalidSetting(
+            key, "Enter the instance's time zone, e.g. America/New_York, Europe/Berlin or UTC."
+        )
+    known = time_zone_names()
+    if name in known or not known:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise InvalidSetting(
+        key,
+        f"'{name}' is not an IANA time zone name: use the instance's zone as the time zone "
+        "database names it, e.g. America/New_York, Europe/Berlin or UTC.",
+    )
+
+
+def check_scopes(value: str) -> str:
+    key = "acumatica_scopes"
+    scopes = (value or "").split()
+    if not scopes:
+        raise InvalidSetting(key, "Enter the scopes, e.g. openid api offline_access.")
+    bad = [scope for scope in scopes if not SCOPE_TOKEN.match(scope)]
+    if bad:
+        raise InvalidSetting(
+            key, f"'{bad[0]}' is not a scope: separate scopes with spaces, without quotes."
+        )
+    if REQUIRED_SCOPE not in scopes:
+        raise InvalidSetting(
+            key,
+            "The scopes must include api (Acumatica's web services); the usual set is "
+            "openid api offline_access.",
+        )
+    cleaned = " ".join(dict.fromkeys(scopes))
+    if len(cleaned) > 200:
+        raise InvalidSetting(key, "The scopes must be at most 200 characters.")
+    return cleaned
+
+
+def _check_acumatica_text(key: str, value: Any) -> str:
+    text = str(value or "").strip()
+    if key == "acumatica_endpoint":
+        names = {name.lower(): name for name in AcumaticaSettings.Endpoint.values}
+        if text.lower() not in names:
+            raise InvalidSetting(
+                key, f"The endpoint must be one of {', '.join(names.values())}."
+            )
+        return names[text.lower()]
+    if key == "acumatica_version":
+        if not ENDPOINT_VERSION.match(text):
+            raise InvalidSetting(
+                key,
+                "The endpoint version must look like 24.200.001 (Test Connection lists the "
+                "versions the instance offers).",
+            )
+        return text
+    if key == "acumatica_auth":
+        choices = AcumaticaSettings.Auth.values
+        if text.lower() not in choices:
+            raise InvalidSetting(
+                key, f"The authentication must be {' or '.join(choices)}, not '{text}'."
+            )
+        return text.lower()
+    if key == "acumatica_client_id":
+        if text and not valid_client_id(text):
+            raise InvalidSetting(
+                key,
+                "The client id must look like <GUID>@<Tenant>, e.g. "
+                "9B6B0D52-3C4A-4E0B-8F0D-2A1C5E7B9D31@MyStore, as the Connected Applications "
+                "form (SM303010) shows it.",
+            )
+        if len(text) > 200:
+            raise InvalidSetting(key, "The client id must be at most 200 characters.")
+        return text
+    label, maximum = ACUMATICA_OPTIONAL_TEXT[key]
+    if len(text) > maximum:
+        raise InvalidSetting(key, f"{label} must be at most {maximum} characters.")
+    return text
+
+
 def check_sleep_time(process_sleep_time: int, check_process_time: int) -> None:
     """Each run sleeps between passes; a sleep as long as the run would leave one pass."""
     if process_sleep_time >= check_process_time:
@@ -237,6 +438,18 @@ def check_setting(key: str, value: Any) -> Any:
         return clean_magento_url(value)[0]
     if key == "magento_token":
         return check_token(value)
+    if key == "acumatica_url":
+        return clean_acumatica_url(value)[0]
+    if key in ("acumatica_password", "acumatica_client_secret"):
+        return check_secret(key, value)
+    if key == "acumatica_time_zone":
+        return check_time_zone(value)
+    if key == "acumatica_scopes":
+        return check_scopes(value)
+    if key in ACUMATICA_OPTIONAL_TEXT or key in (
+        "acumatica_endpoint", "acumatica_version", "acumatica_auth", "acumatica_client_id"
+    ):
+        return _check_acumatica_text(key, value)
     if key in WHOLE_NUMBERS:
         return WHOLE_NUMBERS[key].check(key, value)
     if key in BOOLEAN_KEYS:

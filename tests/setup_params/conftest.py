@@ -14,10 +14,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.management.sql import emit_post_migrate_signal
 
+from sandbox.acumatica import AcumaticaSimulator
 from sandbox.magento import MagentoSimulator
 from sandbox.server import serve
+from setup_params.models import Profile, get_profile
 
 MAGENTO_TOKEN = "magento-token-7d41c9a0e2b84f16"
+ACUMATICA_USERNAME = "admin"
+ACUMATICA_PASSWORD = "acu-password-5e1f9c3b7d"
+ACUMATICA_TENANT = "MyStore"
+ACUMATICA_CLIENT_SECRET = "acu-client-secret-8b2d6f0a4c"
 
 
 @pytest.fixture
@@ -90,3 +96,38 @@ def self_signed_tls(tmp_path) -> ssl.SSLContext:
 def tls_magento_url(magento, self_signed_tls):
     with serve(magento, ssl_context=self_signed_tls) as url:
         yield url
+
+
+@pytest.fixture
+def acumatica() -> AcumaticaSimulator:
+    """An Acumatica instance with one API seat, as a trial license has."""
+    return AcumaticaSimulator(
+        api_seats=1,
+        username=ACUMATICA_USERNAME,
+        password=ACUMATICA_PASSWORD,
+        tenant=ACUMATICA_TENANT,
+        client_secret=ACUMATICA_CLIENT_SECRET,
+    )
+
+
+@pytest.fixture
+def acumatica_url(acumatica):
+    with serve(acumatica) as url:
+        yield url
+
+
+def connect_acumatica(url: str, *, name: str = "default", **changes) -> Profile:
+    """Store working cookie sign-in settings for the simulator (with `changes` applied)."""
+    settings = get_profile(name).acumatica_settings
+    values = {
+        "instance_url": url,
+        "tenant": ACUMATICA_TENANT,
+        "username": ACUMATICA_USERNAME,
+        "password": ACUMATICA_PASSWORD,
+        "timeout": 5,
+        **changes,
+    }
+    for field, value in values.items():
+        setattr(settings, field, value)
+    settings.save()
+    return get_profile(name)

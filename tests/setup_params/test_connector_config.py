@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -43,6 +44,27 @@ EVERY_SETTING = {
     "price_field": "Price",
     "warehouse_sources": "MAIN=default,EAST=east",
     "outage_threshold": 9,
+    "acumatica_url": "https://erp.example.com/AcumaticaERP",
+    "acumatica_endpoint": "Manufacturing",
+    "acumatica_version": "23.200.001",
+    "acumatica_tenant": "Company",
+    "acumatica_branch": "HQ",
+    "acumatica_auth": "oauth2",
+    "acumatica_username": "integration",
+    "acumatica_password": "acu-cli-password-1f2e",
+    "acumatica_client_id": "9B6B0D52-3C4A-4E0B-8F0D-2A1C5E7B9D31@Company",
+    "acumatica_client_secret": "acu-cli-secret-3d4c5b",
+    "acumatica_scopes": "openid api",
+    "acumatica_concurrency": 8,
+    "acumatica_time_zone": "Europe/Berlin",
+    "acumatica_time_offset": 120,
+    "acumatica_page_size": 250,
+    "acumatica_batch_size": 5000,
+    "acumatica_timeout": 90,
+}
+ACUMATICA_SECRETS = {
+    "acumatica_password": EVERY_SETTING["acumatica_password"],
+    "acumatica_client_secret": EVERY_SETTING["acumatica_client_secret"],
 }
 
 
@@ -140,6 +162,47 @@ def test_an_unset_token_shows_empty():
     assert show_json()["magento_token"] == ""
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("as_json", [False, True])
+def test_show_masks_the_acumatica_password_and_client_secret_unless_reveal(as_json):
+    run("set", *[f"{key}={value}" for key, value in ACUMATICA_SECRETS.items()])
+    json_flag = ["--json"] if as_json else []
+
+    masked, _ = run("show", *json_flag)
+    revealed, _ = run("show", "--reveal", *json_flag)
+
+    for secret in ACUMATICA_SECRETS.values():
+        assert secret not in masked and secret in revealed
+    if as_json:
+        shown = json.loads(masked)
+        assert shown["acumatica_password"] == shown["acumatica_client_secret"] == "•••• set"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reveal", [[], ["--reveal"]])
+def test_oauth_tokens_are_never_shown_only_that_they_are_set(reveal):
+    settings = get_profile().acumatica_settings
+    settings.access_token, settings.refresh_token = "access-tok-9a8b7c6d", "refresh-tok-1a2b3c4d"
+    settings.token_expires_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    settings.save()
+
+    stdout, _ = run("show", "--json", *reveal)
+
+    assert "access-tok-9a8b7c6d" not in stdout and "refresh-tok-1a2b3c4d" not in stdout
+    shown = json.loads(stdout)
+    assert shown["acumatica_tokens"] == "set"
+    assert shown["acumatica_token_expires_at"] == "2030-01-02T03:04:05+00:00"
+
+
+@pytest.mark.django_db
+def test_no_tokens_show_empty():
+    shown = show_json()
+
+    assert (shown["acumatica_tokens"], shown["acumatica_token_expires_at"]) == ("", "")
+    assert shown["acumatica_page_size"] == 500 and shown["acumatica_batch_size"] == 2000
+    assert shown["acumatica_scopes"] == "openid api offline_access"
+
+
 # --- set -----------------------------------------------------------------------------------
 
 
@@ -177,6 +240,50 @@ def test_set_cuts_a_pasted_rest_address_back_and_says_so():
         "The Magento URL was cut back to https://shop.example.com "
         "(the connector adds /rest/<store code>/V1 itself)."
     ) in stdout
+
+
+@pytest.mark.django_db
+def test_set_cuts_a_pasted_acumatica_api_address_back_and_says_so():
+    stdout, _ = run("set", "acumatica_url=https://erp.example.com/AcumaticaERP/entity/Default/"
+                           "24.200.001/StockItem")
+
+    assert get_profile().acumatica_settings.instance_url == "https://erp.example.com/AcumaticaERP"
+    assert (
+        "The instance URL was cut back to https://erp.example.com/AcumaticaERP "
+        "(the connector adds /entity/<endpoint>/<version> itself)."
+    ) in stdout
+
+
+@pytest.mark.django_db
+def test_set_reads_acumatica_secrets_from_files_keeping_inner_spaces(tmp_path):
+    password_file, secret_file = tmp_path / "password", tmp_path / "secret"
+    password_file.write_text(" pass word \n")
+    secret_file.write_text("client-secret-from-file\n")
+
+    run("set", f"acumatica_password_file={password_file}",
+        f"acumatica_client_secret_file={secret_file}")
+
+    settings = get_profile().acumatica_settings
+    assert settings.password == " pass word "
+    assert settings.client_secret == "client-secret-from-file"
+    entry = AuditEntry.objects.get()
+    assert entry.fields == ["acumatica_client_secret", "acumatica_password"]
+    assert "pass word" not in f"{entry.fields} {entry.detail}"
+
+
+@pytest.mark.django_db
+def test_a_new_acumatica_url_drops_the_stored_tokens():
+    run("set", "acumatica_url=https://erp.example.com")
+    settings = get_profile().acumatica_settings
+    settings.access_token, settings.refresh_token = "access-tok-9a8b7c6d", "refresh-tok-1a2b3c4d"
+    settings.save()
+
+    stdout, _ = run("set", "acumatica_url=https://other.example.com")
+
+    assert "acumatica_tokens, acumatica_url changed" in stdout
+    settings = get_profile().acumatica_settings
+    assert not settings.access_token_encrypted and not settings.refresh_token_encrypted
+    assert AuditEntry.objects.first().fields == ["acumatica_tokens", "acumatica_url"]
 
 
 @pytest.mark.django_db
@@ -228,6 +335,46 @@ def test_setting_the_same_values_again_changes_nothing():
         ),
         (["batch_count"], "'batch_count' is not KEY=VALUE."),
         (["batch_count=10", "senders=0"], "senders: Senders must be between 1 and 16."),
+        (
+            ["acumatica_url=erp.example.com"],
+            "acumatica_url: The instance URL must start with http:// or https://",
+        ),
+        (
+            ["acumatica_endpoint=Custom"],
+            "acumatica_endpoint: The endpoint must be one of Default, Manufacturing, Ecommerce.",
+        ),
+        (["acumatica_version=latest"], "acumatica_version: The endpoint version must look like"),
+        (
+            ["acumatica_auth=basic"],
+            "acumatica_auth: The authentication must be cookie or oauth2, not 'basic'.",
+        ),
+        (
+            ["acumatica_client_id=my-app"],
+            "acumatica_client_id: The client id must look like <GUID>@<Tenant>",
+        ),
+        (["acumatica_password="], "acumatica_password: The password must not be empty."),
+        (["acumatica_scopes=openid"], "acumatica_scopes: The scopes must include api"),
+        (
+            ["acumatica_concurrency=26"],
+            "acumatica_concurrency: Concurrency level must be between 1 and 25.",
+        ),
+        (
+            ["acumatica_time_zone=Europe/Atlantis"],
+            "acumatica_time_zone: 'Europe/Atlantis' is not an IANA time zone name",
+        ),
+        (
+            ["acumatica_time_offset=3601"],
+            "acumatica_time_offset: Time offset must be between 0 and 3600 seconds.",
+        ),
+        (["acumatica_page_size=0"], "acumatica_page_size: Page size must be between 1 and 10000."),
+        (
+            ["acumatica_batch_size=10001"],
+            "acumatica_batch_size: Batch size must be between 1 and 10000.",
+        ),
+        (
+            ["acumatica_timeout=0"],
+            "acumatica_timeout: Timeout must be between 1 and 600 seconds.",
+        ),
     ],
 )
 def test_an_invalid_value_exits_2_with_the_reason_and_changes_nothing(pairs, reason):
@@ -248,6 +395,7 @@ def test_an_unknown_key_exits_2_naming_the_known_keys():
     assert status == 2
     assert "Unknown setting 'batch_size'." in message
     assert "batch_count" in message and "magento_token_file" in message
+    assert "acumatica_batch_size" in message and "acumatica_password_file" in message
 
 
 @pytest.mark.django_db

@@ -9,9 +9,10 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from setup_params import services
+from connector.acumatica_connection import client_for
 from setup_params.models import create_profile, get_profile
 from tests.helpers import PROJECT_DIR, subprocess_environment
+from tests.setup_params.conftest import connect_acumatica
 
 
 def run(*arguments: str) -> tuple[str, str]:
@@ -35,11 +36,10 @@ def connect(url: str, token: str, *, timeout: int = 5, name: str = "default") ->
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("arguments", [[], ["magento"]])
-def test_a_working_connection_exits_0_with_the_stores(magento, magento_url, arguments):
+def test_a_working_connection_exits_0_with_the_stores(magento, magento_url):
     connect(magento_url, magento.token)
 
-    stdout, _ = run(*arguments)
+    stdout, _ = run("magento")
 
     assert stdout.startswith("Connected to Magento")
     assert "default (id 1, website 1, base currency USD)" in stdout
@@ -101,14 +101,85 @@ def test_a_missing_profile_exits_1():
     assert (status, message) == (1, "No profile named 'nope'.")
 
 
+# --- Acumatica, and both -------------------------------------------------------------------
+
+
 @pytest.mark.django_db
-def test_acumatica_is_not_available_yet():
-    if hasattr(services, "test_acumatica_connection"):
-        pytest.skip("the Acumatica connection test exists now")
+def test_a_working_acumatica_connection_exits_0_with_the_endpoints(acumatica, acumatica_url):
+    connect_acumatica(acumatica_url)
+
+    stdout, _ = run("acumatica")
+
+    assert stdout.startswith(f"Connected to Acumatica 24.200.0198 at {acumatica_url}")
+    assert "Endpoints and versions: Default 22.200.001, 23.200.001, 24.200.001, 25.200.001;" in (
+        stdout
+    )
+    assert "Read stock item AACOMPUT01" in stdout
+    assert acumatica.seats_in_use == 0
+
+
+@pytest.mark.django_db
+def test_a_refused_acumatica_sign_in_exits_1_without_the_password(acumatica, acumatica_url):
+    connect_acumatica(acumatica_url, password="wrong-password-0c9d")
 
     status, message = exit_status("acumatica")
 
-    assert (status, message) == (1, "Acumatica connection settings are not available yet.")
+    assert status == 1
+    assert message.startswith("Acumatica refused the sign-in of user 'admin': wrong user name")
+    assert "wrong-password-0c9d" not in message
+
+
+@pytest.mark.django_db
+def test_the_acumatica_login_limit_exits_1_after_one_attempt(acumatica, acumatica_url):
+    profile = connect_acumatica(acumatica_url)
+    with client_for(profile).session():
+        acumatica.reset_log()
+
+        status, message = exit_status("acumatica")
+
+        assert acumatica.login_attempts == 1
+    assert status == 1 and "API Login Limit" in message and "SM604000" in message
+
+
+@pytest.mark.django_db
+def test_no_acumatica_url_yet_exits_1_saying_so():
+    status, message = exit_status("acumatica")
+
+    assert (status, message) == (1, "Enter the Acumatica instance URL first.")
+
+
+@pytest.mark.django_db
+def test_both_are_tested_when_none_is_named(magento, magento_url, acumatica, acumatica_url):
+    connect(magento_url, magento.token)
+    connect_acumatica(acumatica_url)
+
+    stdout, _ = run()
+
+    first, second = stdout.splitlines()
+    assert first.startswith("Connected to Magento")
+    assert second.startswith("Connected to Acumatica")
+
+
+@pytest.mark.django_db
+def test_testing_both_exits_1_when_either_fails_naming_which(magento, magento_url):
+    connect(magento_url, magento.token)
+
+    status, message = exit_status()
+
+    assert (status, message) == (1, "Acumatica: Enter the Acumatica instance URL first.")
+
+
+@pytest.mark.django_db
+def test_testing_both_names_each_failure(acumatica_url, closed_port_url):
+    connect(closed_port_url, "some-token")
+    connect_acumatica(acumatica_url, tenant="Nope")
+
+    status, message = exit_status()
+
+    magento_line, acumatica_line = message.splitlines()
+    assert status == 1
+    assert magento_line.startswith("Magento: Connection refused by 127.0.0.1:")
+    assert acumatica_line.startswith("Acumatica: Acumatica does not know the tenant 'Nope'")
 
 
 @pytest.mark.django_db

@@ -14,30 +14,42 @@ from connector.management.base import ConnectorCommand, UsageParser, failed, inv
 from setup_params import services
 from setup_params.models import DEFAULT_PROFILE, Profile, QueueSettings, create_profile
 from setup_params.validation import (
+    SECRET_KEYS,
     SETTING_KEYS,
     InvalidSetting,
     check_sleep_time,
+    clean_acumatica_url,
     clean_magento_url,
     parse_setting,
 )
 
 CLI_ACTOR = "cli"
-TOKEN_FILE_KEY = "magento_token_file"
+# `magento_token_file=PATH`, `acumatica_password_file=PATH`, …: a secret read from a file,
+# so that it never shows in the process list or the shell's history.
+FILE_SUFFIX = "_file"
+SECRET_FILE_KEYS = {f"{key}{FILE_SUFFIX}": key for key in SECRET_KEYS}
+# Settings whose value may be tidied (an API path cut off): the user is told.
+URL_CLEANERS = {"magento_url": clean_magento_url, "acumatica_url": clean_acumatica_url}
 
 
 def find_profile(name: str) -> Profile | None:
-    return Profile.objects.select_related("magento_settings", "queue_settings").filter(
-        name=name
-    ).first()
+    return Profile.objects.select_related(
+        "magento_settings", "queue_settings", "acumatica_settings"
+    ).filter(name=name).first()
 
 
-def read_token_file(text: str) -> str:
+def read_secret_file(key: str, text: str) -> str:
+    """The file's text without its final line break (a password may end in spaces)."""
     try:
-        return Path(text).read_text().strip()
+        content = Path(text).read_text()
     except OSError as error:
+        what = key.removeprefix("magento_").removeprefix("acumatica_").replace("_", " ")
         raise InvalidSetting(
-            "magento_token", f"Cannot read the token file {text}: {error.strerror}."
+            key, f"Cannot read the {what} file {text}: {error.strerror}."
         ) from error
+    if key == "magento_token":
+        return content.strip()
+    return content.removesuffix("\n").removesuffix("\r")
 
 
 class Command(ConnectorCommand):
@@ -55,7 +67,8 @@ class Command(ConnectorCommand):
         change = actions.add_parser(
             "set",
             help=f"Change settings: KEY=VALUE with KEY one of {', '.join(SETTING_KEYS)}, "
-            f"or {TOKEN_FILE_KEY}=PATH. Booleans are true/false.",
+            f"or {', '.join(SECRET_FILE_KEYS)}=PATH to read a secret from a file. Booleans "
+            "are true/false; time zones IANA names.",
         )
         change.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
         change.add_argument(
@@ -133,23 +146,23 @@ class Command(ConnectorCommand):
             if not separator:
                 problems.append((pair, f"'{pair}' is not KEY=VALUE."))
                 continue
-            from_file = key == TOKEN_FILE_KEY
+            from_file = key in SECRET_FILE_KEYS
             if from_file:
-                key = "magento_token"
+                key = SECRET_FILE_KEYS[key]
             elif key not in SETTING_KEYS:
                 raise invalid(
                     f"Unknown setting '{key}'. Known settings: "
-                    f"{', '.join([*SETTING_KEYS, TOKEN_FILE_KEY])}."
+                    f"{', '.join([*SETTING_KEYS, *SECRET_FILE_KEYS])}."
                 )
             if key in values:
                 problems.append((key, f"{key}: given more than once."))
                 continue
             try:
                 if from_file:
-                    text = read_token_file(text)
+                    text = read_secret_file(key, text)
                 values[key] = parse_setting(key, text)
-                if key == "magento_url":
-                    notices.append(clean_magento_url(text)[1])
+                if key in URL_CLEANERS:
+                    notices.append(URL_CLEANERS[key](text)[1])
             except InvalidSetting as error:
                 problems.append((key, f"{key}: {error}"))
         timing = ("process_sleep_time", "check_process_time")

@@ -7,19 +7,20 @@ from typing import Any
 from connector.management.base import ProfileCommand, failed
 from setup_params import services
 
-ACUMATICA_NOT_YET = "Acumatica connection settings are not available yet."
+SYSTEMS = ("magento", "acumatica")
+SYSTEM_NAMES = {"magento": "Magento", "acumatica": "Acumatica"}
 
 
 class Command(ProfileCommand):
     help = (
-        "Test the connection to Magento (and to Acumatica, once its settings exist) with the "
+        "Test the connection to Magento and to Acumatica (both when none is named) with the "
         "stored settings of a profile. Exit 0 when every tested connection works, else 1."
     )
 
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
         parser.add_argument(
-            "system", nargs="?", choices=["magento", "acumatica"],
+            "system", nargs="?", choices=SYSTEMS,
             help="Which connection to test; both when none is named.",
         )
 
@@ -27,18 +28,18 @@ class Command(ProfileCommand):
         found = self.get_profile(profile)
         outcomes = []
         if system in (None, "magento"):
-            outcomes.append(services.test_magento_connection(found.magento_settings))
-        # The Acumatica test arrives with the Acumatica Connection screen (a later issue),
-        # as services.test_acumatica_connection(profile) -> ConnectionOutcome.
-        test_acumatica = getattr(services, "test_acumatica_connection", None)
-        if system == "acumatica" and test_acumatica is None:
-            raise failed(ACUMATICA_NOT_YET)
-        if system in (None, "acumatica") and test_acumatica is not None:
-            outcomes.append(test_acumatica(found))
+            outcomes.append(("magento", services.test_magento_connection(found.magento_settings)))
+        if system in (None, "acumatica"):
+            outcomes.append(("acumatica", services.test_acumatica_connection(found)))
 
-        for outcome in outcomes:
+        for _, outcome in outcomes:
             if outcome.ok:
                 self.stdout.write(outcome.message)
-        failures = [outcome.message for outcome in outcomes if not outcome.ok]
+        # Testing both, each failure says which system it is about.
+        failures = [
+            outcome.message if system else f"{SYSTEM_NAMES[name]}: {outcome.message}"
+            for name, outcome in outcomes
+            if not outcome.ok
+        ]
         if failures:
             raise failed("\n".join(failures))
