@@ -33,9 +33,10 @@ def check_database() -> Check:
 
 def check_broker() -> Check:
     try:
-        with app.connection_for_write() as broker:
+        # The URL from the settings: Celery would prefer CELERY_BROKER_URL from the environment.
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as broker:
             broker.ensure_connection(max_retries=1, timeout=BROKER_CHECK_TIMEOUT_SECONDS)
-        return Check("broker", True, app.conf.broker_url.split("://")[0])
+        return Check("broker", True, settings.CELERY_BROKER_URL.split("://")[0])
     except Exception as error:  # noqa: BLE001
         return Check("broker", False, f"{type(error).__name__}: {error}")
 

@@ -21,6 +21,7 @@ from setup_params.models import Profile
 
 MAX_ROWS = 100_000
 MAX_KEY_LENGTH = 200
+MAX_TIMESTAMP = 2**63 - 1  # a .NET tick count fits a signed 64-bit integer (BigIntegerField)
 KEYS_PER_STATEMENT = 1000
 
 
@@ -86,23 +87,27 @@ class IngestResult:
 def parse_notification(body: bytes) -> Notification:
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedNotification(f"The body is not valid JSON: {error}.") from None
     except RecursionError:
         raise MalformedNotification("The body is nested too deeply.") from None
+    except ValueError as error:  # bad JSON, bad UTF-8, an integer of thousands of digits
+        raise MalformedNotification(f"The body is not valid JSON: {error}.") from None
     if not isinstance(document, dict):
         raise MalformedNotification("The body must be a JSON object.")
     query = document.get("Query")
     if not isinstance(query, str) or not query.strip():
         raise MalformedNotification("'Query' must be the name of the generic inquiry.")
+    _check_storable(query, "'Query'")
     notification_id = document.get("Id")
     if not isinstance(notification_id, str) or not notification_id.strip():
         raise MalformedNotification("'Id' must be the notification's id (a string).")
     if len(notification_id) > 64:
         raise MalformedNotification("'Id' is longer than 64 characters.")
+    _check_storable(notification_id, "'Id'")
     timestamp = document.get("TimeStamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
         raise MalformedNotification("'TimeStamp' must be a non-negative integer (.NET ticks).")
+    if timestamp > MAX_TIMESTAMP:
+        raise MalformedNotification("'TimeStamp' is larger than a .NET tick count can be.")
     rows = {}
     for name in ("Inserted", "Deleted"):
         value = document.get(name, [])
@@ -132,6 +137,16 @@ def entity_for_query(profile: Profile, query: str) -> str:
     return queries[query]
 
 
+def _check_storable(text: str, what: str) -> None:
+    """No NUL (PostgreSQL's text refuses it) and no lone surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        raise MalformedNotification(f"{what} contains a NUL character.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedNotification(f"{what} is not valid Unicode text.") from None
+
+
 def _text(row: dict, field_name: str, where: str) -> str:
     value = row.get(field_name)
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
@@ -139,6 +154,7 @@ def _text(row: dict, field_name: str, where: str) -> str:
     text = str(value).strip()
     if len(text) > MAX_KEY_LENGTH:
         raise MalformedNotification(f"{where}: '{field_name}' is longer than {MAX_KEY_LENGTH}.")
+    _check_storable(text, f"{where}: '{field_name}'")
     return text
 
 

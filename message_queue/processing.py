@@ -21,10 +21,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import repeat
 
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -128,16 +135,29 @@ def run_processor(
         return None
     report = PassReport()
     started = time.monotonic()
+    check_process_time = settings.check_process_time
+    sleep_time = settings.process_sleep_time
     try:
         while True:
             close_old_connections()
-            profile = load_profile(profile_name)
-            report.add(run_pass(profile, entity, client_factory=client_factory))
-            if time.monotonic() - started >= profile.queue_settings.check_process_time:
+            try:
+                profile = load_profile(profile_name)
+                check_process_time = profile.queue_settings.check_process_time
+                sleep_time = profile.queue_settings.process_sleep_time
+                report.add(run_pass(profile, entity, client_factory=client_factory))
+            except DatabaseError:
+                # A dropped connection costs this pass, not the run (DESIGN.md section 5).
+                logger.exception("%s %s: the database failed during a pass; trying again",
+                                 profile_name, entity)
+                connections.close_all()
+            if time.monotonic() - started >= check_process_time:
                 break
-            sleep(profile.queue_settings.process_sleep_time)
+            sleep(sleep_time)
     finally:
-        release_sender_slot(holder)
+        try:
+            release_sender_slot(holder)
+        except DatabaseError:
+            logger.warning("Could not release the sender slot; it expires by itself")
     return report
 
 
@@ -180,7 +200,9 @@ def run_pass(
     settings = profile.queue_settings
     report.recovered = recover_expired_leases(profile, entity, settings.retry_count)
     guard, _ = OutageGuard.objects.get_or_create(profile=profile, entity=entity)
-    due = count_claimable(profile, entity, limit=settings.threshold_count + 1)
+    # Only what was due when the pass began: a message put back during it waits for the next.
+    due_by = timezone.now()
+    due = count_claimable(profile, entity, limit=settings.threshold_count + 1, due_by=due_by)
     if due == 0:
         report.outage = guard.last_error if guard.tripped else ""
         return report
@@ -188,17 +210,18 @@ def run_pass(
     client = factory(profile)
     try:
         if guard.tripped:
-            send_in_requests(profile, entity, client, guard, report, sizes=[1])
+            send_in_requests(profile, entity, client, guard, report, sizes=[1], due_by=due_by)
             if guard.tripped:
                 report.left = count_pending(profile, entity)
                 report.outage = guard.last_error
                 return report
-            due = count_claimable(profile, entity, limit=settings.threshold_count + 1)
+            due = count_claimable(profile, entity, limit=settings.threshold_count + 1,
+                                  due_by=due_by)
         if due <= settings.threshold_count or not sends_in_batches(profile, entity):
             sizes: Iterable[int] = [1] * due
         else:
             sizes = repeat(settings.batch_count)
-        send_in_requests(profile, entity, client, guard, report, sizes=sizes)
+        send_in_requests(profile, entity, client, guard, report, sizes=sizes, due_by=due_by)
     finally:
         client.close()
     report.left = count_pending(profile, entity)
@@ -207,10 +230,12 @@ def run_pass(
     return report
 
 
-def send_in_requests(profile, entity, client, guard, report, *, sizes: Iterable[int]) -> None:
+def send_in_requests(profile, entity, client, guard, report, *, sizes: Iterable[int],
+                     due_by: datetime) -> None:
     """Claim and send one request of each size in turn, until nothing is left to claim."""
     for size in sizes:
-        claimed = claim(profile, entity, size, lease_seconds=lease_seconds(profile))
+        claimed = claim(profile, entity, size, lease_seconds=lease_seconds(profile),
+                        due_by=due_by)
         if not claimed:
             return
         try:
@@ -257,14 +282,16 @@ def _claimable_sql(select: str, limit_clause: str) -> str:
     )
 
 
-def count_claimable(profile: Profile, entity: str, *, limit: int) -> int:
+def count_claimable(profile: Profile, entity: str, *, limit: int,
+                    due_by: datetime | None = None) -> int:
     sql = f"SELECT COUNT(*) FROM ({_claimable_sql('m.id', 'LIMIT %s')}) due"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [profile.pk, entity, timezone.now(), limit])
+        cursor.execute(sql, [profile.pk, entity, due_by or timezone.now(), limit])
         return cursor.fetchone()[0]
 
 
-def claim(profile: Profile, entity: str, size: int, *, lease_seconds: int) -> list[ClaimedMessage]:
+def claim(profile: Profile, entity: str, size: int, *, lease_seconds: int,
+          due_by: datetime | None = None) -> list[ClaimedMessage]:
     """Mark up to *size* due messages `processing` under a lease, in one statement.
 
     PostgreSQL skips rows another sender has locked; SQLite has one writer at a time, so the
@@ -281,7 +308,8 @@ def claim(profile: Profile, entity: str, size: int, *, lease_seconds: int) -> li
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            sql, [now + timedelta(seconds=lease_seconds), now, profile.pk, entity, now, size]
+            sql, [now + timedelta(seconds=lease_seconds), now, profile.pk, entity, due_by or now,
+                  size]
         )
         rows = cursor.fetchall()
     payload_field = Message._meta.get_field("payload")

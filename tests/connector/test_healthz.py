@@ -39,15 +39,9 @@ def test_healthz_names_the_worker_when_its_heartbeat_is_stale(client):
 
 
 def test_healthz_names_the_broker_when_it_does_not_answer(client, settings):
-    from connector.celery import app
-
     Heartbeat.beat("beat")
     Heartbeat.beat("worker")
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["down"] == ["broker"]
