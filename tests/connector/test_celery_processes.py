@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from connector.models import Heartbeat
@@ -13,9 +15,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 def test_a_real_worker_on_redis_completes_a_task(celery_processes, redis_url):
     from connector.celery import app
 
-    worker = celery_processes("worker")
+    queue = f"test-heartbeat-{uuid.uuid4().hex[:8]}"  # no other worker on this Redis takes it
+    worker = celery_processes("worker", "-Q", queue)
     with app.connection_for_write(redis_url) as connection:
-        app.send_task("connector.tasks.heartbeat", queue="default", connection=connection)
+        app.send_task("connector.tasks.heartbeat", queue=queue, connection=connection)
     wait_for(
         lambda: Heartbeat.objects.filter(process="worker").exists(),
         timeout=60,
