@@ -8,43 +8,27 @@ The floor is the same HTTP requests (same bodies, same count) sent from a bare
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/connector python bench/drain.py
 
 It uses its own database (`<name>_bench` on PostgreSQL, a temporary file on SQLite).
+Without `--quick` it appends its figures to bench/RESULTS.md (`--no-record`: print only).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
-
-
-def use_bench_database() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        base, _, name = url.rpartition("/")
-        bench_name = f"{name or 'connector'}_bench"
-        import psycopg
-
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{bench_name}"')
-        os.environ["DATABASE_URL"] = f"{base}/{bench_name}"
-    else:
-        folder = tempfile.mkdtemp(prefix="connector-bench-")
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    os.environ.setdefault(
-        "CONNECTOR_ENCRYPTION_KEY", "YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="
-    )
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "connector.settings"
-    return os.environ["DATABASE_URL"]
+from common import (
+    Column,
+    Problems,
+    Table,
+    add_common_arguments,
+    append_results,
+    database_label,
+    setup_django,
+    should_record,
+    use_bench_database,
+)
 
 
 def seed(profile, entity: str, count: int) -> list[str]:
@@ -138,7 +122,7 @@ def measure(entity: str, records: int, latency_ms: float, batch: int, threshold:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 records at 0 ms (CI)")
+    add_common_arguments(parser, "2,000 records at 0 ms (CI)")
     parser.add_argument("--records", type=int)
     parser.add_argument("--entity", choices=["price", "inventory", "both"], default="both")
     parser.add_argument("--latency-ms", type=float, nargs="+")
@@ -150,33 +134,32 @@ def main() -> int:
     entities = ["price", "inventory"] if arguments.entity == "both" else [arguments.entity]
 
     database = use_bench_database()
-    import django
+    setup_django()
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.db import connection
-
-    print(f"database: {connection.vendor} ({database.split('@')[-1]})")
-    print(f"{'entity':<10}{'records':>9}{'latency':>9}{'calls':>7}{'connector s':>13}"
-          f"{'floor s':>9}{'ratio':>7}")
-    problems = []
+    print(f"database: {database_label(database)}")
+    table = Table([
+        Column("entity", 10, align="<"), Column("records", 9), Column("latency", 9, "{:.0f}ms"),
+        Column("calls", 7), Column("connector s", 13, "{:.2f}"), Column("floor s", 9, "{:.2f}"),
+        Column("ratio", 7, "{:.2f}"),
+    ])
+    problems = Problems()
     for entity in entities:
         for latency in latencies:
             row = measure(entity, records, latency, arguments.batch_count,
                           arguments.threshold_count)
-            print(f"{row['entity']:<10}{row['records']:>9}{row['latency_ms']:>7.0f}ms"
-                  f"{row['calls']:>7}{row['connector_s']:>13.2f}{row['floor_s']:>9.2f}"
-                  f"{row['ratio']:>7.2f}")
-            if row["calls"] != row["expected_calls"]:
-                problems.append(f"{entity}: {row['calls']} calls, expected "
-                                f"{row['expected_calls']}")
-            if row["unsent"]:
-                problems.append(f"{entity}: {row['unsent']} messages not sent")
-    for problem in problems:
-        print("PROBLEM:", problem, file=sys.stderr)
-    return 1 if problems else 0
+            table.row(row["entity"], row["records"], row["latency_ms"], row["calls"],
+                      row["connector_s"], row["floor_s"], row["ratio"])
+            problems.check(row["calls"] == row["expected_calls"],
+                           f"{entity}: {row['calls']} calls, expected {row['expected_calls']}")
+            problems.check(not row["unsent"], f"{entity}: {row['unsent']} messages not sent")
+    if should_record(arguments):
+        append_results("Drain", [table], [
+            f"batch count {arguments.batch_count}, threshold count "
+            f"{arguments.threshold_count}; database {database_label(database)}",
+            "ratio = connector seconds / floor seconds (the same requests from a bare "
+            "requests.Session loop, no database)",
+        ])
+    return problems.exit_status()
 
 
 if __name__ == "__main__":
