@@ -335,32 +335,40 @@ def message_payload(change: KeyChange, entity: str, store_id: int) -> dict:
 def upsert_pending_messages(
     profile: Profile, entity: str, changes: list[KeyChange], notification: Notification
 ) -> None:
-    """One statement: a new pending row per key, or the newer value into the pending one."""
+    """One statement: a new pending row per key, or the newer value into the pending one.
+
+    On PostgreSQL the rows travel as three arrays, so the statement's text is the same for
+    every notification (parsed once, not once per row count); SQLite gets a VALUES list.
+    """
     if not changes:
         return
     now = timezone.now()
     store_id = profile.magento_settings.price_store_id
     table = Message._meta.db_table
-    json_placeholder = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     columns = (
         "profile_id, entity, direction, key, sku, payload, source_ts, status, attempts, "
         "next_attempt_at, last_error, source_notification_id, created_at, updated_at, "
         "reprocessed_by, dismissed_reason"
     )
-    row_placeholder = (
-        f"(%s, %s, %s, %s, %s, {json_placeholder}, %s, 'pending', 0, %s, '', %s, %s, %s, '', '')"
-    )
-    parameters: list = []
-    for change in changes:
-        parameters += [
-            profile.pk, entity, Direction.TO_MAGENTO, change.key, change.sku,
-            json.dumps(message_payload(change, entity, store_id)), notification.timestamp,
-            now, notification.notification_id, now, now,
-        ]
+    keys = [change.key for change in changes]
+    skus = [change.sku for change in changes]
+    payloads = [json.dumps(message_payload(change, entity, store_id)) for change in changes]
+    shared = [notification.timestamp, now, notification.notification_id, now, now]
+    if connection.vendor == "postgresql":
+        rows = (
+            "SELECT %s, %s, %s, k, s, CAST(p AS jsonb), %s, 'pending', 0, %s, '', %s, %s, %s, "
+            "'', '' FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(k, s, p)"
+        )
+        parameters = [profile.pk, entity, Direction.TO_MAGENTO, *shared, keys, skus, payloads]
+    else:
+        row = "(%s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, '', %s, %s, %s, '', '')"
+        rows = "VALUES " + ", ".join([row] * len(changes))
+        parameters = []
+        for key, sku, payload in zip(keys, skus, payloads, strict=True):
+            parameters += [profile.pk, entity, Direction.TO_MAGENTO, key, sku, payload, *shared]
     sql = (
-        f"INSERT INTO {table} ({columns}) VALUES "
-        + ", ".join([row_placeholder] * len(changes))
-        + " ON CONFLICT (profile_id, entity, key) WHERE status = 'pending' DO UPDATE SET "
+        f"INSERT INTO {table} ({columns}) {rows}"
+        " ON CONFLICT (profile_id, entity, key) WHERE status = 'pending' DO UPDATE SET "
         "payload = excluded.payload, source_ts = excluded.source_ts, "
         "source_notification_id = excluded.source_notification_id, "
         "updated_at = excluded.updated_at "
