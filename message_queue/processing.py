@@ -38,9 +38,11 @@ from django.utils import timezone
 from connector.magento import (
     CallResult,
     MagentoClient,
+    MagentoConnectionError,
     MagentoDataError,
     MagentoError,
     MagentoInputLimitError,
+    MagentoTimeout,
     MagentoUnknownSku,
 )
 from message_queue.models import (
@@ -106,6 +108,8 @@ class Outcome:
     skipped: dict[int, str] = field(default_factory=dict)
     retry: list[int] = field(default_factory=list)
     release: list[int] = field(default_factory=list)
+    # No answer (a timeout, a dropped connection): Magento may still save the request later.
+    unanswered: bool = False
     status_code: int | None = None
     error: str = ""
     endpoint: str = ""
@@ -430,6 +434,7 @@ def call_magento(
         _describe(outcome, error)
     except MagentoError as error:
         _describe(outcome, error)
+        outcome.unanswered = isinstance(error, MagentoTimeout | MagentoConnectionError)
         probing = guard.tripped
         if error.trips_outage_guard:
             trip_outage_guard(guard, str(error))
@@ -546,11 +551,13 @@ def settle(profile, entity, group, outcome: Outcome, report: PassReport, *, call
             )
             report.failed += used_up
             report.retrying += back_to_pending(
-                retry, now, outcome, settings.process_sleep_time, refund=False
+                retry, now, outcome, settings.process_sleep_time, refund=False,
+                hold_until=unanswered_hold(profile, outcome, now),
             )
         if outcome.release:
             report.released += back_to_pending(
-                messages.filter(id__in=outcome.release), now, outcome, 0, refund=True
+                messages.filter(id__in=outcome.release), now, outcome, 0, refund=True,
+                hold_until=unanswered_hold(profile, outcome, now),
             )
     report.sent += len(outcome.sent)
     report.failed += len(outcome.failed)
@@ -569,7 +576,16 @@ def _group_by_text(errors: dict[int, str]) -> dict[str, list[int]]:
     return grouped
 
 
-def back_to_pending(queryset, now, outcome: Outcome, sleep_seconds: int, *, refund: bool) -> int:
+def unanswered_hold(profile: Profile, outcome: Outcome, now):
+    """After a call that got no answer, its keys wait twice the timeout before anything is
+    sent for them: a late save of the old value must not land after a newer one."""
+    if not outcome.unanswered:
+        return None
+    return now + timedelta(seconds=2 * profile.magento_settings.timeout)
+
+
+def back_to_pending(queryset, now, outcome: Outcome, sleep_seconds: int, *, refund: bool,
+                    hold_until=None) -> int:
     """Pending again (a newer pending row for the key supersedes it instead).
 
     `refund` gives the attempt back: a configuration error or a probe during an outage is not
@@ -583,17 +599,24 @@ def back_to_pending(queryset, now, outcome: Outcome, sleep_seconds: int, *, refu
     for _ in range(3):
         try:
             with transaction.atomic():
+                if hold_until is not None:  # newer values of these keys wait too
+                    Message.objects.filter(
+                        Exists(queryset.filter(profile_id=OuterRef("profile_id"),
+                                               entity=OuterRef("entity"), key=OuterRef("key"))),
+                        status=Status.PENDING, next_attempt_at__lt=hold_until,
+                    ).update(next_attempt_at=hold_until)
                 queryset.filter(Exists(newer_pending)).update(
                     status=Status.SUPERSEDED, lease_until=None, updated_at=now, **error_fields
                 )
                 rows = list(queryset.values_list("id", "attempts"))
                 for attempts, ids in _ids_by_attempts(rows).items():
                     used = attempts - 1 if refund else attempts
+                    due = now + backoff(used, sleep_seconds)
                     Message.objects.filter(id__in=ids).update(
                         status=Status.PENDING,
                         lease_until=None,
                         attempts=used,
-                        next_attempt_at=now + backoff(used, sleep_seconds),
+                        next_attempt_at=max(due, hold_until) if hold_until else due,
                         updated_at=now,
                         **error_fields,
                     )
