@@ -143,11 +143,17 @@ def initialize(profile: Profile, *, user=None, actor: str = "", manual_acumatica
 
 
 def complete_initialize(profile: Profile, *, user=None, actor: str = "", detail: str = "") -> None:
-    """The local part of Initialize: schedulers on, state active."""
+    """The local part of Initialize: schedulers on, state active; after a Stop, a catch-up of
+    everything changed in Acumatica since, because no push notification was sent meanwhile."""
+    from message_queue.pull import queue_catch_up_since
+
+    stopped_at = profile.state_changed_at if profile.state == State.STOPPED else None
     with transaction.atomic():
         ensure_schedulers(profile)
         _change_state(profile, State.ACTIVE, AuditEntry.Kind.INITIALIZE, user=user, actor=actor,
                       detail=detail)
+        if stopped_at is not None:
+            queue_catch_up_since(profile, stopped_at, started_by=_actor(user, actor))
 
 
 def complete_stop(profile: Profile, *, user=None, actor: str = "", detail: str = "") -> None:

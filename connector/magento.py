@@ -1,4 +1,5 @@
-"""Magento 2 REST client: prices, stock and the connection test.
+"""Magento 2 REST client: prices, stock, the connection test, and the reads the
+reconciliation report needs (source items by search criteria, base prices by SKU).
 
 Only `requests` and the standard library: a test can use this module with nothing but a URL.
 Every call answers with a small `CallResult`, or raises a `MagentoError` subclass whose class
@@ -25,10 +26,10 @@ import json
 import re
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -87,6 +88,12 @@ PRODUCT_NOT_FOUND_MESSAGE = (
     "The product that was requested doesn't exist. Verify the product and try again."
 )
 UNKNOWN_PRODUCT_MESSAGES = (STOCK_ITEM_UNKNOWN_SKU_MESSAGE, PRODUCT_NOT_FOUND_MESSAGE)
+# Magento\Catalog\Model\Product\Price\Validation\InvalidSkuProcessor::isSkuListValid: a price
+# read (POST /V1/products/base-prices-information) naming a SKU Magento does not know, or one
+# without a price of its own, refuses the whole request (HTTP 404, {"sku": "A1, B2"}).
+PRICES_UNKNOWN_SKU_MESSAGE = "Requested product doesn't exist: %sku"
+PRICES_UNKNOWN_SKUS_MESSAGE = "Requested products don't exist: %sku"
+PRICES_UNKNOWN_SKUS_MESSAGES = (PRICES_UNKNOWN_SKU_MESSAGE, PRICES_UNKNOWN_SKUS_MESSAGE)
 
 # --- our own sentences ---------------------------------------------------------------------
 
@@ -103,6 +110,8 @@ WRONG_URL_HINT = (
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_POOL_SIZE = 10
+# Reads for reconciliation: source items per page, SKUs per base-prices-information request.
+DEFAULT_SEARCH_PAGE_SIZE = 500
 MSI_MODULE = "Magento_InventoryApi"
 # Stock item id in the legacy PUT URL: Magento looks the item up by SKU and ignores it.
 LEGACY_STOCK_ITEM_ID = 1
@@ -132,6 +141,48 @@ class CallResult:
     duration_ms: float
     endpoint: str
     failures: list[PriceFailure] = field(default_factory=list)
+
+
+@dataclass
+class SourceItem:
+    sku: str
+    source_code: str
+    quantity: float
+    status: int
+
+
+@dataclass
+class SourceItemPage:
+    """One page of GET /V1/inventory/source-items. Magento answers a page past the end with
+    the last page again: `last` says when to stop (page size × current page ≥ total count)."""
+
+    items: list[SourceItem]
+    total_count: int
+    current_page: int
+    page_size: int
+    result: CallResult
+
+    @property
+    def last(self) -> bool:
+        return not self.items or self.page_size * self.current_page >= self.total_count
+
+
+@dataclass
+class BasePrice:
+    sku: str
+    price: float
+    store_id: int
+
+
+@dataclass
+class BasePriceLookup:
+    """Base prices of the SKUs asked for; `unknown_skus` are those Magento does not know (or
+    that have no price of their own), as it named them."""
+
+    prices: list[BasePrice] = field(default_factory=list)
+    unknown_skus: list[str] = field(default_factory=list)
+    calls: int = 0
+    duration_ms: float = 0.0
 
 
 @dataclass
@@ -345,6 +396,7 @@ def classify_response(
         "duration_ms": duration_ms,
         "endpoint": endpoint,
     }
+    body = redact(body, secrets)  # before any excerpt cuts a secret in half (http_failures)
     is_json, data = parse_json(body) if "html" not in content_type.lower() else (False, None)
     detail = redact(readable_message(data) if is_json else excerpt(body), secrets)
     answer = f"HTTP {status_code}: {detail}" if detail else f"HTTP {status_code}"
@@ -377,6 +429,12 @@ def classify_response(
         )
 
     if status_code in (404, 405):
+        if template in PRICES_UNKNOWN_SKUS_MESSAGES:
+            parameters = data.get("parameters")
+            named = parameters.get("sku") if isinstance(parameters, Mapping) else None
+            return MagentoUnknownSku(
+                f"Magento has no such product ({answer}).", sku=php_string(named) or None, **kwargs
+            )
         if template in UNKNOWN_PRODUCT_MESSAGES:
             parameters = data.get("parameters")
             sku = str(parameters[0]) if isinstance(parameters, list) and parameters else None
@@ -668,6 +726,133 @@ class MagentoClient:
             raise
         return result
 
+    # -- reads (reconciliation) --------------------------------------------------------------
+
+    def search_source_items(
+        self,
+        skus: Sequence[str] | None = None,
+        *,
+        sku_prefix: str | None = None,
+        source_code: str | None = None,
+        page_size: int = DEFAULT_SEARCH_PAGE_SIZE,
+        current_page: int = 1,
+    ) -> SourceItemPage:
+        """GET /V1/inventory/source-items (MSI): one page, sorted by SKU then source.
+
+        `skus` filters with `in` (a comma-separated list), `sku_prefix` with `like`; both
+        match case-insensitively, as Magento's collation does.
+        """
+        if page_size < 1 or current_page < 1:
+            raise ValueError("page_size and current_page start at 1")
+        filters: list[tuple[str, str, str]] = []
+        if skus is not None:
+            filters.append(("sku", ",".join(str(sku) for sku in skus), "in"))
+        if sku_prefix:
+            escaped = re.sub(r"([\\%_])", r"\\\1", sku_prefix)
+            filters.append(("sku", f"{escaped}%", "like"))
+        if source_code:
+            filters.append(("source_code", source_code, "eq"))
+        params: list[tuple[str, str]] = []
+        for group, (name, value, condition) in enumerate(filters):
+            prefix = f"searchCriteria[filter_groups][{group}][filters][0]"
+            params += [
+                (f"{prefix}[field]", name),
+                (f"{prefix}[value]", value),
+                (f"{prefix}[condition_type]", condition),
+            ]
+        for index, name in enumerate(("sku", "source_code")):
+            params += [
+                (f"searchCriteria[sortOrders][{index}][field]", name),
+                (f"searchCriteria[sortOrders][{index}][direction]", "ASC"),
+            ]
+        params += [
+            ("searchCriteria[pageSize]", str(page_size)),
+            ("searchCriteria[currentPage]", str(current_page)),
+        ]
+        data, result = self._call("GET", "/V1/inventory/source-items", query=urlencode(params))
+        data = data if isinstance(data, Mapping) else {}
+        items = [
+            SourceItem(
+                sku=str(item.get("sku", "")),
+                source_code=str(item.get("source_code", "")),
+                quantity=float(item.get("quantity") or 0),
+                status=int(item.get("status") or 0),
+            )
+            for item in data.get("items") or []
+            if isinstance(item, Mapping)
+        ]
+        return SourceItemPage(
+            items=items,
+            total_count=int(data.get("total_count") or 0),
+            current_page=current_page,
+            page_size=page_size,
+            result=result,
+        )
+
+    def iter_source_items(
+        self,
+        skus: Sequence[str] | None = None,
+        *,
+        sku_prefix: str | None = None,
+        source_code: str | None = None,
+        page_size: int = DEFAULT_SEARCH_PAGE_SIZE,
+    ) -> Iterator[SourceItemPage]:
+        """Every page, until page size × current page reaches the total count."""
+        current_page = 1
+        while True:
+            page = self.search_source_items(
+                skus, sku_prefix=sku_prefix, source_code=source_code, page_size=page_size,
+                current_page=current_page,
+            )
+            yield page
+            if page.last:
+                return
+            current_page += 1
+
+    def get_base_prices(self, skus: Sequence[str]) -> BasePriceLookup:
+        """POST /V1/products/base-prices-information for these SKUs (one request per
+        DEFAULT_SEARCH_PAGE_SIZE). Magento refuses a whole request naming an unknown SKU: those
+        it names are set aside and the rest asked again."""
+        lookup = BasePriceLookup()
+        wanted = list(dict.fromkeys(str(sku) for sku in skus))
+        pending = [
+            wanted[start:start + DEFAULT_SEARCH_PAGE_SIZE]
+            for start in range(0, len(wanted), DEFAULT_SEARCH_PAGE_SIZE)
+        ]
+        while pending:
+            chunk = pending.pop()
+            if not chunk:
+                continue
+            lookup.calls += 1
+            try:
+                data, result = self._call(
+                    "POST", "/V1/products/base-prices-information", {"skus": chunk}
+                )
+            except MagentoUnknownSku as error:
+                lookup.duration_ms += error.duration_ms
+                named = {part.strip().casefold() for part in (error.sku or "").split(", ")}
+                unknown = [sku for sku in chunk if sku.casefold() in named]
+                if not unknown and len(chunk) == 1:
+                    unknown = chunk  # a SKU that holds ", " itself: named but not matched
+                if unknown:
+                    lookup.unknown_skus += unknown
+                    pending.append([sku for sku in chunk if sku not in unknown])
+                else:
+                    half = len(chunk) // 2
+                    pending += [chunk[:half], chunk[half:]]
+                continue
+            lookup.duration_ms += result.duration_ms
+            for row in data if isinstance(data, list) else []:
+                if isinstance(row, Mapping) and row.get("sku") is not None:
+                    lookup.prices.append(
+                        BasePrice(
+                            sku=str(row["sku"]),
+                            price=float(row.get("price") or 0),
+                            store_id=int(row.get("store_id") or 0),
+                        )
+                    )
+        return lookup
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _url(self, method: str, path: str) -> str:
@@ -682,8 +867,9 @@ class MagentoClient:
         body: Any = None,
         *,
         connection_test: bool = False,
+        query: str = "",
     ) -> tuple[Any, CallResult]:
-        url = self._url(method, path)
+        url = self._url(method, path) + (f"?{query}" if query else "")
         endpoint = f"{method} {path}"
         secrets = [self._token]
         data = json.dumps(body).encode() if body is not None else None

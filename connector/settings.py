@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_celery_beat",
+    "axes",
     "connector",
     "setup_params",
     "message_queue",
@@ -87,6 +89,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "connector.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +98,8 @@ MIDDLEWARE = [
     "connector.roles.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "connector.urls"
@@ -141,6 +146,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins: 5 in a row for one username from one address lock that pair out for 15
+# minutes (django-axes); a manager unlocks it sooner under Admin › Axes › Access attempts.
+# The axes backend only refuses locked-out logins; the model backend checks passwords.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -177,6 +194,8 @@ SECURE_HSTS_PRELOAD = SERVED_OVER_HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# The Content-Security-Policy every answer carries: connector/security.py.
 
 # Celery: the message only says "wake up and look at the table".
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
@@ -235,7 +254,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # django-axes says "AXES: BEGIN …" at every start, also of a command whose stdout is
+        # read by a script (`connector_config show --json`); its lockouts still log.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # --- Alerts and retention (issue 7: connector/alerts.py, connector/retention.py) ------------
@@ -268,6 +292,11 @@ if CONNECTOR_STATS_RETENTION_DAYS < 1:
         f"CONNECTOR_STATS_RETENTION_DAYS must be at least 1, not {CONNECTOR_STATS_RETENTION_DAYS}."
     )
 
+CELERY_BEAT_SCHEDULE["connector-catch-up"] = {
+    "task": "message_queue.tasks.catch_up_due",  # each profile's own interval, checked each minute
+    "schedule": 60.0,
+    "options": {"queue": "default", "expires": 55},
+}
 CELERY_BEAT_SCHEDULE["connector-retention"] = {
     "task": "connector.tasks.purge_old_rows",
     "schedule": 3600.0,  # hourly: each run deletes about an hour's worth, never a day's pile

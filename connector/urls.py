@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("setup_params.urls")),
     path("", include("message_queue.urls")),
     path("", include("message_queue.urls_screens")),
+    path("", include("message_queue.urls_sync")),
 ]
 
 if settings.SANDBOX_ENABLED:

@@ -265,3 +265,251 @@ class HourlyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile} {self.entity} {self.hour:%Y-%m-%d %H:00}"
+
+
+# --- Pulling from Acumatica: loads, catch-up, reconciliation (issue 9) -----------------------
+
+from django.core.validators import MaxValueValidator, MinValueValidator  # noqa: E402
+
+
+class PullSettings(models.Model):
+    """Per profile: how the scheduled catch-up reads Acumatica's inquiries, and how far it got.
+
+    The watermarks are kept per entity and in UTC: the moment each entity's last successful
+    read began. The next catch-up reads rows changed after it, minus the time offset.
+    """
+
+    class Tracking(models.TextChoices):
+        DATE = "date", "By LastModifiedDateTime"
+        NONE = "none", "None (no scheduled catch-up)"
+
+    profile = models.OneToOneField("setup_params.Profile", on_delete=models.CASCADE,
+                                   related_name="pull_settings")
+    tracking = models.CharField(
+        "tracking", max_length=10, choices=Tracking.choices, default=Tracking.DATE,
+        help_text="By LastModifiedDateTime: a scheduled catch-up reads the rows changed since "
+        "the last one. None: only push notifications and loads started by hand.",
+    )
+    interval_minutes = models.PositiveIntegerField(
+        "catch-up interval (minutes)", default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="How often the scheduled catch-up runs (1–1440 minutes).",
+    )
+    inventory_watermark = models.DateTimeField(
+        "inventory watermark", null=True, blank=True,
+        help_text="UTC moment the last successful read of the inventory inquiry began.",
+    )
+    price_watermark = models.DateTimeField(
+        "price watermark", null=True, blank=True,
+        help_text="UTC moment the last successful read of the price inquiry began.",
+    )
+    last_run_at = models.DateTimeField("last catch-up", null=True, blank=True)
+    last_error = models.TextField("last catch-up error", blank=True)
+
+    class Meta:
+        verbose_name = "pull settings"
+        verbose_name_plural = "pull settings"
+
+    def __str__(self) -> str:
+        return f"Pull settings of {self.profile}"
+
+    def watermark(self, entity: str):
+        return getattr(self, f"{entity}_watermark")
+
+    def set_watermark(self, entity: str, moment) -> None:
+        setattr(self, f"{entity}_watermark", moment)
+        self.save(update_fields=[f"{entity}_watermark"])
+
+
+class LoadRunQuerySet(models.QuerySet):
+    def for_profile(self, profile) -> LoadRunQuerySet:
+        return self.filter(profile=profile)
+
+    def in_progress(self) -> LoadRunQuerySet:
+        return self.filter(status__in=[LoadRun.Status.QUEUED, LoadRun.Status.RUNNING])
+
+
+class LoadRun(models.Model):
+    """One read of one generic inquiry into the queue: an initial load (every row) or a
+    catch-up (rows changed since a moment). Its progress is saved after every stored batch,
+    so the screen shows it live and a cancelled or failed run resumes from `next_skip`."""
+
+    class Kind(models.TextChoices):
+        LOAD = "load", "Initial load"
+        CATCH_UP = "catch_up", "Catch-up"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        CANCELLED = "cancelled", "Cancelled"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    profile = models.ForeignKey("setup_params.Profile", on_delete=models.CASCADE,
+                                related_name="load_runs", db_index=False)
+    entity = models.CharField("entity", max_length=20, choices=Entity.choices)
+    kind = models.CharField("kind", max_length=10, choices=Kind.choices, default=Kind.LOAD)
+    status = models.CharField("status", max_length=10, choices=Status.choices,
+                              default=Status.QUEUED)
+    since = models.DateTimeField(
+        "changed since", null=True, blank=True,
+        help_text="Catch-up: rows whose LastModifiedDateTime is later than this (UTC), less "
+        "the time offset. Empty: every row.",
+    )
+    read = models.PositiveIntegerField("rows read", default=0,
+                                       help_text="Rows stored so far (through the queue).")
+    total = models.PositiveIntegerField(
+        "rows in all", null=True, blank=True,
+        help_text="Rows the inquiry holds (counted before the second page); empty until known.",
+    )
+    keys_changed = models.PositiveIntegerField(
+        "keys changed", default=0,
+        help_text="Keys whose value was new: each became (or updated) a pending message.",
+    )
+    next_skip = models.PositiveIntegerField(
+        "next $skip", default=0, help_text="Where a resumed run starts reading."
+    )
+    cancel_requested = models.BooleanField(
+        "cancel requested", default=False,
+        help_text="The run stops after the page it is reading; Resume continues it.",
+    )
+    started_by = models.CharField("started by", max_length=150, blank=True)
+    created_at = models.DateTimeField("created at", default=timezone.now)
+    started_at = models.DateTimeField("started at", null=True, blank=True,
+                                      help_text="When reading first began.")
+    resumed_at = models.DateTimeField("running since", null=True, blank=True)
+    read_at_resume = models.PositiveIntegerField("rows read before this start", default=0)
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    updated_at = models.DateTimeField("updated at", default=timezone.now)
+    error = models.TextField("error", blank=True)
+
+    objects = LoadRunQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "load run"
+        indexes = [
+            # The Loads & reconciliation screen: a profile's runs, newest first.
+            models.Index(fields=["profile", "-created_at"], name="loadrun_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.entity} of {self.profile_id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.CANCELLED, self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in (self.Status.CANCELLED, self.Status.FAILED)
+
+    def rate(self, now=None) -> float | None:
+        """Rows per second since the run last started (None before it has read anything)."""
+        if self.resumed_at is None or self.read <= self.read_at_resume:
+            return None
+        end = self.finished_at or now or timezone.now()
+        seconds = (end - self.resumed_at).total_seconds()
+        return (self.read - self.read_at_resume) / seconds if seconds > 0 else None
+
+    def seconds_left(self, now=None) -> float | None:
+        rate = self.rate(now)
+        if self.finished or not rate or self.total is None:
+            return None
+        return max(self.total - self.read, 0) / rate
+
+    def percent(self) -> float | None:
+        if self.status == self.Status.SUCCEEDED:
+            return 100.0
+        if not self.total:
+            return None
+        return min(100.0, 100.0 * self.read / self.total)
+
+
+class ReconcileRun(models.Model):
+    """A reconciliation report: Acumatica's quantities and base prices against Magento's."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    profile = models.ForeignKey("setup_params.Profile", on_delete=models.CASCADE,
+                                related_name="reconcile_runs", db_index=False)
+    status = models.CharField("status", max_length=10, choices=Status.choices,
+                              default=Status.QUEUED)
+    sku_prefix = models.CharField("SKU starts with", max_length=100, blank=True,
+                                  help_text="Empty: every SKU.")
+    started_by = models.CharField("started by", max_length=150, blank=True)
+    created_at = models.DateTimeField("created at", default=timezone.now)
+    finished_at = models.DateTimeField("finished at", null=True, blank=True)
+    skus_compared = models.PositiveIntegerField("SKUs compared", default=0)
+    differences_found = models.PositiveIntegerField("differences", default=0)
+    note = models.TextField("note", blank=True, help_text="What was not compared, and why.")
+    error = models.TextField("error", blank=True)
+
+    class Meta:
+        verbose_name = "reconciliation report"
+        indexes = [
+            # The reconciliation screen: a profile's last report.
+            models.Index(fields=["profile", "-created_at"], name="reconcilerun_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.profile_id} on {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class ReconcileDifference(models.Model):
+    """One value that differs between Acumatica and Magento (or a SKU one side lacks)."""
+
+    class Field(models.TextChoices):
+        PRICE = "price", "Price"
+        QUANTITY = "quantity", "Quantity"
+
+    class Kind(models.TextChoices):
+        DIFFERENT = "different", "Different"
+        MISSING_IN_MAGENTO = "missing_in_magento", "Not in Magento"
+        MISSING_IN_ACUMATICA = "missing_in_acumatica", "Not in Acumatica"
+
+    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="differences",
+                            db_index=False)
+    sku = models.CharField("SKU", max_length=255)
+    field = models.CharField("field", max_length=10, choices=Field.choices)
+    source_code = models.CharField("source", max_length=64, blank=True,
+                                   help_text="The Magento source of a quantity.")
+    kind = models.CharField("kind", max_length=24, choices=Kind.choices, default=Kind.DIFFERENT)
+    acumatica_value = models.DecimalField("Acumatica", max_digits=20, decimal_places=6,
+                                          null=True, blank=True)
+    magento_value = models.DecimalField("Magento", max_digits=20, decimal_places=6,
+                                        null=True, blank=True)
+    warehouses = models.JSONField(
+        "warehouse quantities", default=dict, blank=True,
+        help_text="The Acumatica warehouses behind a source's quantity, as read.",
+    )
+    source_ts = models.BigIntegerField(
+        "TimeStamp of the read", default=0,
+        help_text="The newest LastModifiedDateTime (.NET ticks) of the page the value was on.",
+    )
+    fixed_at = models.DateTimeField("correction queued at", null=True, blank=True)
+    fixed_by = models.CharField("correction queued by", max_length=150, blank=True)
+    fix_note = models.TextField("correction note", blank=True)
+
+    class Meta:
+        verbose_name = "reconciliation difference"
+        ordering = ["sku", "field", "source_code"]
+        indexes = [
+            # The report's list: a run's differences by SKU.
+            models.Index(fields=["run", "sku"], name="reconcilediff_run_sku_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.field}: {self.acumatica_value} ≠ {self.magento_value}"
+
+    @property
+    def fixable(self) -> bool:
+        """Acumatica has the value and Magento the product: a correction can be sent."""
+        return self.kind == self.Kind.DIFFERENT and self.acumatica_value is not None

@@ -13,6 +13,9 @@ What it does like Magento (texts from Magento's source; see `connector.magento`)
 - base-prices saves the valid rows and lists the failed ones (200), several per row if a row
   fails several ways; source-items is all or nothing (400); the legacy stock item PUT answers
   404 for an unknown SKU and the stock item id on success;
+- the reads reconciliation needs: GET source-items with searchCriteria (filter groups,
+  condition types, sort orders, pageSize / currentPage, a page past the end answering the
+  last page again) and base-prices-information (404 naming every unknown SKU);
 - the web-API input limit (`input_limit`), and faults: latency, 500/503, an HTML page, a
   redirect to a login page, a dropped connection, a hang, a 401, maintenance mode.
 
@@ -45,6 +48,8 @@ from connector.magento import (
     PRICE_FIELD_SKU,
     PRICE_INVALID_ATTRIBUTE_MESSAGE,
     PRICE_STORE_NOT_FOUND_MESSAGE,
+    PRICES_UNKNOWN_SKU_MESSAGE,
+    PRICES_UNKNOWN_SKUS_MESSAGE,
     REQUIRED_FIELD_MESSAGE,
     SOURCE_ITEM_EMPTY_MESSAGE,
     SOURCE_ITEM_NOT_NUMERIC_MESSAGE,
@@ -73,6 +78,7 @@ RESOURCE_CATALOG = "Magento_Catalog::catalog"
 RESOURCE_SOURCE_ITEMS = "Magento_InventoryApi::stock_source_item_assign"
 RESOURCE_SOURCES = "Magento_InventoryApi::source_edit"
 RESOURCE_STOCK_ITEMS = "Magento_CatalogInventory::cataloginventory"
+RESOURCE_SOURCE_ITEMS_READ = "Magento_InventoryApi::source"
 
 # (method, path pattern, ACL resource named in a 401, handler method, needs MSI)
 ROUTES = [
@@ -87,6 +93,20 @@ ROUTES = [
         True,
     ),
     ("POST", re.compile(r"/V1/inventory/sources"), RESOURCE_SOURCES, "_save_source", True),
+    (
+        "GET",
+        re.compile(r"/V1/inventory/source-items"),
+        RESOURCE_SOURCE_ITEMS_READ,
+        "_search_source_items",
+        True,
+    ),
+    (
+        "POST",
+        re.compile(r"/V1/products/base-prices-information"),
+        RESOURCE_CATALOG,
+        "_base_prices_information",
+        False,
+    ),
     (
         "PUT",
         re.compile(r"/V1/products/(?P<sku>[^/]+)/stockItems/(?P<item_id>[^/]+)"),
@@ -509,7 +529,81 @@ class MagentoSimulator(RecordingSimulator):
                 product.source_status["default"] = int(bool(stock_item["is_in_stock"]))
             return 200, product.item_id
 
+    # -- reads (reconciliation) ------------------------------------------------------------
+
+    def _search_source_items(self, body: Any, query: str) -> tuple[int, Any]:
+        """SourceItemRepository::getList: searchCriteria filters (OR within a group, AND
+        across groups), sort orders, pageSize / currentPage. A page past the end answers the
+        last page again, as Magento's collections do; `total_count` tells where to stop."""
+        try:
+            criteria = parse_search_criteria(query)
+        except ValueError as error:
+            return 400, {"message": str(error)}
+        with self._lock:
+            items = [
+                {
+                    "sku": sku,
+                    "source_code": code,
+                    "quantity": quantity,
+                    "status": product.source_status.get(code, int(quantity > 0)),
+                }
+                for sku, product in self.catalog.items()
+                for code, quantity in product.sources.items()
+            ]
+        try:
+            items = [item for item in items if criteria.matches(item)]
+        except ValueError as error:
+            return 400, {"message": str(error)}
+        for sort_field, direction in reversed(criteria.sort_orders):
+            if sort_field not in SOURCE_ITEM_FIELDS:
+                return 400, {"message": f'Invalid sort field "{sort_field}".'}
+            items.sort(
+                key=lambda item, name=sort_field: _collation_key(item[name]),
+                reverse=direction == "DESC",
+            )
+        total = len(items)
+        page = items
+        if criteria.page_size:
+            last_page = max(1, math.ceil(total / criteria.page_size))
+            current = min(criteria.current_page or 1, last_page)
+            start = (current - 1) * criteria.page_size
+            page = items[start : start + criteria.page_size]
+        return 200, {
+            "items": page,
+            "search_criteria": criteria.as_json(),
+            "total_count": total,
+        }
+
+    def _base_prices_information(self, body: dict[str, Any], query: str) -> tuple[int, Any]:
+        """BasePriceStorage::get: one row per SKU at the global scope (store 0); any unknown
+        SKU refuses the whole request with 404 naming them (InvalidSkuProcessor)."""
+        skus = body.get("skus")
+        if skus is None:
+            return 400, {"message": REQUIRED_FIELD_MESSAGE, "parameters": {"fieldName": "skus"}}
+        if not isinstance(skus, list) or not all(isinstance(sku, str) for sku in skus):
+            return 400, {"message": "Decoding error: Syntax error"}
+        with self._lock:
+            found = {sku: self._stored_sku(sku) for sku in skus}
+            unknown = [sku for sku, stored in found.items() if stored is None]
+            if unknown:
+                template = (
+                    PRICES_UNKNOWN_SKU_MESSAGE if len(unknown) == 1
+                    else PRICES_UNKNOWN_SKUS_MESSAGE
+                )
+                return 404, {"message": template, "parameters": {"sku": ", ".join(unknown)}}
+            rows = []
+            for stored in dict.fromkeys(found.values()):
+                rows.append({"price": self.catalog[stored].price, "store_id": 0, "sku": stored})
+        return 200, rows
+
     # -- helpers ----------------------------------------------------------------------------
+
+    def _stored_sku(self, sku: str) -> str | None:
+        """The SKU as Magento stores it (SKUs are case-insensitive), or None."""
+        if sku in self.catalog:
+            return sku
+        folded = sku.casefold()
+        return next((stored for stored in self.catalog if stored.casefold() == folded), None)
 
     def _product(self, sku: str) -> Product | None:
         """Magento's SKUs are case-insensitive."""
@@ -530,6 +624,154 @@ class MagentoSimulator(RecordingSimulator):
                 "parameters": {"type": type_name, "max": self.input_limit},
             }
         return None
+
+
+# --- searchCriteria (GET …?searchCriteria[filter_groups][0][filters][0][field]=sku&…) -----------
+
+SOURCE_ITEM_FIELDS = ("sku", "source_code", "quantity", "status")
+_CRITERIA_KEY = re.compile(
+    r"searchCriteria\[(?:filter_groups|filterGroups)\]\[(\d+)\]\[filters\]\[(\d+)\]"
+    r"\[(field|value|condition_type|conditionType)\]"
+)
+_SORT_KEY = re.compile(
+    r"searchCriteria\[(?:sort_orders|sortOrders)\]\[(\d+)\]\[(field|direction)\]"
+)
+
+_PAGING_KEYS = {
+    "searchCriteria[pageSize]": "page_size",
+    "searchCriteria[page_size]": "page_size",
+    "searchCriteria[currentPage]": "current_page",
+    "searchCriteria[current_page]": "current_page",
+}
+
+
+@dataclass
+class SearchCriteria:
+    """What a GET list call asked for: filter groups (AND) of filters (OR), sorting, paging."""
+
+    filter_groups: list[list[dict[str, str]]] = field(default_factory=list)
+    sort_orders: list[tuple[str, str]] = field(default_factory=list)
+    page_size: int | None = None
+    current_page: int | None = None
+
+    def matches(self, item: Mapping[str, Any]) -> bool:
+        return all(
+            any(_condition_holds(item, condition) for condition in group)
+            for group in self.filter_groups
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "filter_groups": [
+                {"filters": [dict(condition) for condition in group]}
+                for group in self.filter_groups
+            ]
+        }
+        if self.sort_orders:
+            answer["sort_orders"] = [
+                {"field": name, "direction": direction} for name, direction in self.sort_orders
+            ]
+        if self.page_size is not None:
+            answer["page_size"] = self.page_size
+        if self.current_page is not None:
+            answer["current_page"] = self.current_page
+        return answer
+
+
+def parse_search_criteria(query: str) -> SearchCriteria:
+    """Both spellings Magento accepts (`filter_groups` and `filterGroups`, …)."""
+    groups: dict[int, dict[int, dict[str, str]]] = {}
+    sorts: dict[int, dict[str, str]] = {}
+    criteria = SearchCriteria()
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        value = values[-1]
+        if match := _CRITERIA_KEY.fullmatch(key):
+            name = "condition_type" if match[3] == "conditionType" else match[3]
+            groups.setdefault(int(match[1]), {}).setdefault(int(match[2]), {})[name] = value
+        elif match := _SORT_KEY.fullmatch(key):
+            sorts.setdefault(int(match[1]), {})[match[2]] = value
+        elif key in _PAGING_KEYS:
+            try:
+                number = int(value)
+            except ValueError:
+                raise ValueError(f'The "{value}" value\'s type is invalid. The "int" type '
+                                 "was expected. Verify and try again.") from None
+            setattr(criteria, _PAGING_KEYS[key], number)
+    for index in sorted(groups):
+        group = []
+        for position in sorted(groups[index]):
+            condition = groups[index][position]
+            if "field" not in condition:
+                raise ValueError('"field" is required. Enter and try again.')
+            condition.setdefault("value", "")
+            condition.setdefault("condition_type", "eq")
+            group.append(condition)
+        criteria.filter_groups.append(group)
+    for index in sorted(sorts):
+        name = sorts[index].get("field", "")
+        criteria.sort_orders.append((name, sorts[index].get("direction", "DESC").upper()))
+    return criteria
+
+
+def _collation_key(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """MySQL LIKE: % any run, _ one character, backslash escapes; case-insensitive."""
+    parts = []
+    escaped = False
+    for character in pattern:
+        if escaped:
+            parts.append(re.escape(character))
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == "%":
+            parts.append(".*")
+        elif character == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(character))
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _condition_holds(item: Mapping[str, Any], condition: Mapping[str, str]) -> bool:
+    name, kind, value = condition["field"], condition["condition_type"], condition["value"]
+    if name not in item:
+        raise ValueError(f'Invalid filter field "{name}".')
+    actual = item[name]
+    if kind in ("in", "nin"):
+        wanted = {_collation_key(_typed(part.strip(), actual)) for part in value.split(",")}
+        return (_collation_key(actual) in wanted) == (kind == "in")
+    if kind in ("like", "nlike"):
+        return bool(_like(value).fullmatch(str(actual))) == (kind == "like")
+    if kind in ("null", "notnull"):
+        return (actual is None) == (kind == "null")
+    comparisons = {
+        "eq": lambda left, right: left == right,
+        "neq": lambda left, right: left != right,
+        "gt": lambda left, right: left > right,
+        "gteq": lambda left, right: left >= right,
+        "moreq": lambda left, right: left >= right,
+        "from": lambda left, right: left >= right,
+        "lt": lambda left, right: left < right,
+        "lteq": lambda left, right: left <= right,
+        "to": lambda left, right: left <= right,
+    }
+    if kind not in comparisons:
+        raise ValueError(f'Invalid condition type "{kind}".')
+    return comparisons[kind](_collation_key(actual), _collation_key(_typed(value, actual)))
+
+
+def _typed(text: str, like: Any) -> Any:
+    """A query value compared as the column's type (MySQL compares numbers as numbers)."""
+    if isinstance(like, int | float) and not isinstance(like, bool):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
 
 
 def _source_item_errors(item: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -396,3 +396,23 @@ def test_a_profile_never_initialized_through_the_connector_counts_as_set_up_by_h
     connected_profile,
 ):
     assert provisioning.set_up_by_hand(connected_profile)
+
+
+@pytest.mark.django_db
+def test_initialize_after_a_stop_queues_a_catch_up_since_the_stop():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connector.lifecycle import complete_initialize
+    from message_queue.models import LoadRun
+    from setup_params.models import Profile, get_profile
+
+    stopped_at = timezone.now() - timedelta(hours=3)
+    Profile.objects.filter(name="default").update(state="stopped", state_changed_at=stopped_at)
+    complete_initialize(get_profile(), actor="test")  # the runs start after commit
+
+    runs = LoadRun.objects.filter(profile__name="default")
+    assert sorted(runs.values_list("entity", flat=True)) == ["inventory", "price"]
+    assert all(run.since == stopped_at for run in runs)
+    assert get_profile().state == "active"
