@@ -665,6 +665,7 @@ def classify_response(
         "duration_ms": duration_ms,
         "endpoint": endpoint,
     }
+    body = redact(body, secrets) if body else body  # before an excerpt cuts a secret in half
     is_html = "html" in content_type.lower()
     is_json, data = parse_json(body) if body and not is_html else (False, None)
     detail = redact(readable_message(data) if is_json else excerpt(body or ""), secrets)

@@ -49,6 +49,8 @@ def excerpt(text: str) -> str:
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with each secret replaced. Redact before cutting a text to an `excerpt`: a
+    secret cut in half no longer matches, and its first half would leak."""
     for secret in secrets:
         # A few characters are no secret, and hiding them would garble every sentence.
         if secret and len(secret) >= MIN_REDACTED_LENGTH:
@@ -131,7 +133,7 @@ def describe_transport_failure(
             "verification off for this connection if you trust the network.",
         )
     if isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
-        detail = redact(excerpt(str(has(ssl.SSLError) or exc)), secrets)
+        detail = excerpt(redact(str(has(ssl.SSLError) or exc), secrets))
         return TransportFailure(
             TLS,
             f"TLS handshake with {host}:{port} failed ({detail}). Check that the {url_name}'s "
@@ -156,5 +158,5 @@ def describe_transport_failure(
     return TransportFailure(
         OTHER,
         f"Could not reach {system} at {host}:{port} ({endpoint}): "
-        f"{redact(excerpt(str(exc)), secrets)}",
+        f"{excerpt(redact(str(exc), secrets))}",
     )

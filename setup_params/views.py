@@ -11,6 +11,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connector.roles import can_manage, manage_required, public
+from connector.security import allow_form_posts_to
 from setup_params import services
 from setup_params.forms import AcumaticaConnectionForm, SetupParametersForm
 from setup_params.models import DEFAULT_PROFILE, Profile
@@ -111,7 +112,7 @@ def acumatica_connection(request: HttpRequest) -> HttpResponse:
         form = AcumaticaConnectionForm(profile=profile, editable=editable)
     stored = profile.acumatica_settings
     offered = outcome.versions_by_endpoint() if outcome else {}
-    return render(
+    response = render(
         request,
         "setup_params/acumatica_connection.html",
         {
@@ -129,6 +130,8 @@ def acumatica_connection(request: HttpRequest) -> HttpResponse:
             "oauth_problem": services.oauth_sign_in_problem(profile),
         },
     )
+    # Sign in with Acumatica posts here and is redirected to the instance's authorize page.
+    return allow_form_posts_to(response, stored.instance_url)
 
 
 @require_POST
