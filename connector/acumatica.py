@@ -54,7 +54,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from connector import http_failures
-from connector.http_failures import describe_transport_failure, excerpt, parse_json, redact
+from connector.http_failures import (
+    CallError,
+    describe_transport_failure,
+    excerpt,
+    parse_json,
+    redact,
+)
 
 # --- Acumatica's own texts (one place; replace them from a real trace if they change) ------
 
@@ -222,34 +228,8 @@ class ConnectionReport:
 # --- errors --------------------------------------------------------------------------------
 
 
-class AcumaticaError(Exception):
+class AcumaticaError(CallError):
     """An Acumatica call that did not succeed. `str(error)` is a sentence for an operator."""
-
-    retryable: ClassVar[bool] = False
-    trips_outage_guard: ClassVar[bool] = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        duration_ms: float = 0.0,
-        endpoint: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.duration_ms = duration_ms
-        self.endpoint = endpoint
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(status_code={self.status_code!r}, "
-            f"endpoint={self.endpoint!r}, message={self.message!r})"
-        )
 
 
 class AcumaticaConfigError(AcumaticaError):

@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -78,6 +78,37 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
         linked += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
         stack.extend(item for item in linked if isinstance(item, BaseException))
+
+
+class CallError(Exception):
+    """A call that did not succeed; each client's errors subclass it. `str(error)` is a
+    sentence for an operator, and the class attributes say what retrying can do."""
+
+    retryable: ClassVar[bool] = False
+    trips_outage_guard: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        duration_ms: float = 0.0,
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.duration_ms = duration_ms
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code!r}, "
+            f"endpoint={self.endpoint!r}, message={self.message!r})"
+        )
 
 
 @dataclass
