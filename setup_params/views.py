@@ -37,6 +37,16 @@ def screen_url(url_name: str, profile: Profile) -> str:
     return f"{reverse(url_name)}?profile={profile.name}"
 
 
+def save_and_report(request: HttpRequest, profile: Profile, form) -> list[str]:
+    """Save a valid settings form and tell the user which fields changed."""
+    changed = services.save_settings(profile, form.values(), user=request.user)
+    if changed:
+        messages.success(request, f"Settings saved ({', '.join(changed)} changed).")
+    else:
+        messages.info(request, "Nothing changed.")
+    return changed
+
+
 @require_http_methods(["GET", "POST"])
 def setup_parameters(request: HttpRequest) -> HttpResponse:
     profile = profile_from(request)
@@ -52,12 +62,8 @@ def setup_parameters(request: HttpRequest) -> HttpResponse:
         if form.is_valid() and form.url_notice:
             messages.info(request, form.url_notice)
         if action == "save" and form.is_valid():
-            changed = services.save_settings(profile, form.values(), user=request.user)
-            if changed:
-                messages.success(request, f"Settings saved ({', '.join(changed)} changed).")
-            else:
-                messages.info(request, "Nothing changed.")
-            return redirect(f"{reverse('setup_parameters')}?profile={profile.name}")
+            save_and_report(request, profile, form)
+            return redirect(screen_url("setup_parameters", profile))
         if action == "test_connection" and not form.connection_errors():
             # What is typed, not what is stored: nothing is saved by a test.
             outcome = services.test_magento_connection(
@@ -93,11 +99,7 @@ def acumatica_connection(request: HttpRequest) -> HttpResponse:
         if form.is_valid() and form.url_notice:
             messages.info(request, form.url_notice)
         if action == "save" and form.is_valid():
-            changed = services.save_settings(profile, form.values(), user=request.user)
-            if changed:
-                messages.success(request, f"Settings saved ({', '.join(changed)} changed).")
-            else:
-                messages.info(request, "Nothing changed.")
+            changed = save_and_report(request, profile, form)
             if services.TOKENS_FIELD in changed:
                 messages.warning(
                     request,
