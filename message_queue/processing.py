@@ -20,6 +20,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import repeat
@@ -236,21 +237,107 @@ def run_pass(
 
 def send_in_requests(profile, entity, client, guard, report, *, sizes: Iterable[int],
                      due_by: datetime) -> None:
-    """Claim and send one request of each size in turn, until nothing is left to claim."""
-    for size in sizes:
-        claimed = claim(profile, entity, size, lease_seconds=lease_seconds(profile),
-                        due_by=due_by)
-        if not claimed:
-            return
-        try:
-            send_claimed(profile, entity, client, claimed, guard, report)
-        except OutageTripped:
-            return
+    """Claim and send one request of each size in turn, until nothing is left to claim.
+
+    Pipelined: while one request is in flight (on the sender thread, which only speaks HTTP),
+    this thread claims the next one and settles the one before, so the bookkeeping costs no
+    time of its own while Magento answers. Claiming ahead is safe for the order per key: the
+    claim skips every key that has a message in flight. After a failed call nothing more
+    goes out until its consequences (a retry, the outage guard, a split) are settled.
+    """
+    sizes = iter(sizes)
+    lease = lease_seconds(profile)
+
+    def claim_next() -> list[ClaimedMessage]:
+        size = next(sizes, None)
+        if size is None:
+            return []
+        return claim(profile, entity, size, lease_seconds=lease, due_by=due_by)
+
+    current = claim_next()
+    if not current:
+        return
+    with MagentoSender(client, entity, use_msi=uses_msi(profile)) as sender:
+        in_flight = sender.send(request_records(profile, entity, current))
+        while current:
+            ahead = claim_next()
+            ahead_records = request_records(profile, entity, ahead) if ahead else None
+            answer = in_flight.result()
+            if answer.ok:
+                in_flight = sender.send(ahead_records) if ahead else None
+                outcome, _ = interpret_answer(profile, entity, current, guard, answer)
+                report.calls += 1
+                settle(profile, entity, current, outcome, report)
+            else:
+                try:
+                    send_claimed(profile, entity, client, current, guard, report, answer=answer)
+                except OutageTripped:
+                    if ahead:
+                        release_unsent(profile, entity, ahead, report)
+                    return
+                in_flight = sender.send(ahead_records) if ahead else None
+            current = ahead
+
+
+class MagentoSender:
+    """The one thread that makes a pass's HTTP calls: no database work happens on it (a
+    connection there would not see the pass's transaction, nor a test's)."""
+
+    def __init__(self, client: MagentoClient, entity: str, *, use_msi: bool):
+        self.client = client
+        self.entity = entity
+        self.use_msi = use_msi
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="magento-sender")
+
+    def __enter__(self) -> MagentoSender:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.executor.shutdown(wait=True)
+
+    def send(self, records: list[dict]) -> Future[Answer]:
+        return self.executor.submit(call_for_records, self.client, self.entity, records,
+                                    use_msi=self.use_msi)
+
+
+@dataclass
+class Answer:
+    """Magento's answer to one call: a result, or the error the client raised."""
+
+    result: CallResult | None = None
+    error: MagentoError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def call_for_records(client: MagentoClient, entity: str, records: list[dict], *,
+                     use_msi: bool) -> Answer:
+    """The HTTP call alone (any thread): no database, no Django."""
+    try:
+        if entity == Entity.PRICE:
+            return Answer(result=client.post_base_prices(records))
+        if use_msi:
+            return Answer(result=client.post_source_items(records))
+        record = records[0]
+        return Answer(result=client.put_stock_item(record["sku"], record["quantity"],
+                                                   bool(record["status"])))
+    except MagentoError as error:
+        return Answer(error=error)
+
+
+def release_unsent(profile, entity, group: list[ClaimedMessage], report: PassReport) -> None:
+    settle(profile, entity, group, Outcome(release=[m.id for m in group]), report, called=False)
 
 
 def sends_in_batches(profile: Profile, entity: str) -> bool:
     """Legacy stock items have no list endpoint: one call per record, whatever the count."""
-    return entity == Entity.PRICE or profile.magento_settings.use_msi
+    return entity == Entity.PRICE or uses_msi(profile)
+
+
+def uses_msi(profile: Profile) -> bool:
+    return profile.magento_settings.use_msi
 
 
 def lease_seconds(profile: Profile) -> int:
@@ -350,12 +437,19 @@ def send_claimed(
     claimed: list[ClaimedMessage],
     guard: OutageGuard,
     report: PassReport,
+    *,
+    answer: Answer | None = None,
 ) -> None:
-    """Send claimed messages; split on the input limit or to isolate a bad source item."""
+    """Send claimed messages (or settle the answer already had for them), one call at a time;
+    split on the input limit or to isolate a bad source item."""
     pending = [claimed]
     while pending:
         group = pending.pop(0)
-        outcome, split = call_magento(profile, entity, client, group, guard)
+        if answer is None:
+            answer = call_for_records(client, entity, request_records(profile, entity, group),
+                                      use_msi=uses_msi(profile))
+        outcome, split = interpret_answer(profile, entity, group, guard, answer)
+        answer = None
         report.calls += 1
         if split:
             count_call(profile, entity)
@@ -364,8 +458,7 @@ def send_claimed(
         settle(profile, entity, group, outcome, report)
         if guard.tripped and (outcome.retry or outcome.release):
             for rest in pending:
-                settle(profile, entity, rest, Outcome(release=[m.id for m in rest]), report,
-                       called=False)
+                release_unsent(profile, entity, rest, report)
             raise OutageTripped
 
 
@@ -395,27 +488,21 @@ def current_source_quantities(profile: Profile, keys: list[str]) -> dict[str, fl
     return {key: float(sum(quantities.values())) for key, quantities in states}
 
 
-def call_magento(
+def interpret_answer(
     profile: Profile,
     entity: str,
-    client: MagentoClient,
     group: list[ClaimedMessage],
     guard: OutageGuard,
+    answer: Answer,
 ) -> tuple[Outcome, list[list[ClaimedMessage]]]:
-    """One HTTP call: its Attempt row, and what it means (or how to split and send again)."""
-    records = request_records(profile, entity, group)
+    """What one call's answer means for its messages (or how to split and send again); its
+    Attempt row; the outage guard."""
     outcome = Outcome()
     split: list[list[ClaimedMessage]] = []
-    result: CallResult | None = None
+    result = answer.result
     try:
-        if entity == Entity.PRICE:
-            result = client.post_base_prices(records)
-        elif profile.magento_settings.use_msi:
-            result = client.post_source_items(records)
-        else:
-            record = records[0]
-            result = client.put_stock_item(record["sku"], record["quantity"],
-                                           bool(record["status"]))
+        if answer.error is not None:
+            raise answer.error
     except MagentoInputLimitError as error:
         size = max(1, error.max_items or len(group) // 2)
         split = [group[index:index + size] for index in range(0, len(group), size)]
