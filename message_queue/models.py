@@ -116,7 +116,8 @@ class Attempt(models.Model):
     profile = models.ForeignKey("setup_params.Profile", on_delete=models.CASCADE,
                                 related_name="attempts")
     entity = models.CharField("entity", max_length=20, choices=Entity.choices)
-    messages = models.ManyToManyField(Message, related_name="attempt_set", blank=True)
+    messages = models.ManyToManyField(Message, related_name="attempt_set", blank=True,
+                                      through="AttemptMessage")
     endpoint = models.CharField("endpoint", max_length=500)
     record_count = models.PositiveIntegerField("records", default=0)
     status_code = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
@@ -134,6 +135,26 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} → {self.status_code}"
+
+
+class AttemptMessage(models.Model):
+    """Which messages an attempt carried: a row per message, written by every call.
+
+    No foreign-key constraints in the database: PostgreSQL would check both keys of each of a
+    batch's rows at commit, which cost more than the HTTP call. Django still deletes a
+    message's links with it, and retention deletes them in the same batch.
+    """
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, db_constraint=False,
+                                db_index=False)  # the unique pair below starts with it
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, db_constraint=False)
+
+    class Meta:
+        db_table = "message_queue_attempt_messages"
+        unique_together = [("attempt", "message")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt_id} → message {self.message_id}"
 
 
 class KeyState(models.Model):

@@ -48,6 +48,7 @@ from connector.magento import (
 )
 from message_queue.models import (
     Attempt,
+    AttemptMessage,
     Entity,
     KeyState,
     Message,
@@ -259,15 +260,17 @@ def send_in_requests(profile, entity, client, guard, report, *, sizes: Iterable[
         return
     with MagentoSender(client, entity, use_msi=uses_msi(profile)) as sender:
         in_flight = sender.send(request_records(profile, entity, current))
+        ahead = claim_next()
         while current:
-            ahead = claim_next()
             ahead_records = request_records(profile, entity, ahead) if ahead else None
             answer = in_flight.result()
             if answer.ok:
                 in_flight = sender.send(ahead_records) if ahead else None
-                outcome, _ = interpret_answer(profile, entity, current, guard, answer)
-                report.calls += 1
-                settle(profile, entity, current, outcome, report)
+                with transaction.atomic():
+                    outcome, _ = interpret_answer(profile, entity, current, guard, answer)
+                    report.calls += 1
+                    settle(profile, entity, current, outcome, report)
+                    after = claim_next() if ahead else []
             else:
                 try:
                     send_claimed(profile, entity, client, current, guard, report, answer=answer)
@@ -276,7 +279,8 @@ def send_in_requests(profile, entity, client, guard, report, *, sizes: Iterable[
                         release_unsent(profile, entity, ahead, report)
                     return
                 in_flight = sender.send(ahead_records) if ahead else None
-            current = ahead
+                after = claim_next() if ahead else []
+            current, ahead = ahead, after
 
 
 class MagentoSender:
@@ -406,7 +410,7 @@ def claim(profile: Profile, entity: str, size: int, *, lease_seconds: int,
         f"WHERE id IN ({_claimable_sql('m.id', 'LIMIT %s ' + lock)}) "
         "RETURNING id, key, sku, payload, attempts"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(
             sql, [now + timedelta(seconds=lease_seconds), now, profile.pk, entity, due_by or now,
                   profile.pk, entity, size]
@@ -577,36 +581,42 @@ def apply_row_failures(group: list[ClaimedMessage], result: CallResult, outcome:
 
 
 def record_attempt(profile, entity, group, endpoint, status_code, duration_ms, *, ok, error):
-    attempt = Attempt.objects.create(
-        profile=profile,
-        entity=entity,
-        endpoint=endpoint or "",
-        record_count=len(group),
-        status_code=status_code,
-        duration_ms=duration_ms or 0,
-        ok=ok,
-        error=error[:4000],
-    )
-    link_attempt_to_messages(attempt.pk, [message.id for message in group])
+    values = {
+        "profile_id": profile.pk,
+        "entity": entity,
+        "endpoint": endpoint or "",
+        "record_count": len(group),
+        "status_code": status_code,
+        "duration_ms": duration_ms or 0,
+        "ok": ok,
+        "error": error[:4000],
+        "created_at": timezone.now(),
+    }
+    message_ids = [message.id for message in group]
+    if connection.vendor == "postgresql":
+        insert_attempt_with_links(values, message_ids)
+    else:
+        attempt = Attempt.objects.create(**values)
+        AttemptMessage.objects.bulk_create(
+            [AttemptMessage(attempt_id=attempt.pk, message_id=message_id)
+             for message_id in message_ids]
+        )
 
 
-def link_attempt_to_messages(attempt_id: int, message_ids: list[int]) -> None:
-    """The attempt's rows in the M2M table in one statement (the ORM's bulk_create of the
-    through model costs more than the HTTP call on a 100-record batch)."""
-    table = Attempt.messages.through._meta.db_table
+def insert_attempt_with_links(values: dict, message_ids: list[int]) -> None:
+    """The Attempt and its rows in the link table in one statement (the ORM's create and
+    bulk_create cost more than the HTTP call on a 100-record batch)."""
+    attempts = Attempt._meta.db_table
+    links = AttemptMessage._meta.db_table
+    columns = ", ".join(values)
+    placeholders = ", ".join(["%s"] * len(values))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"INSERT INTO {table} (attempt_id, message_id) "
-                "SELECT %s, unnest(%s::bigint[])",
-                [attempt_id, message_ids],
-            )
-        else:
-            cursor.execute(
-                f"INSERT INTO {table} (attempt_id, message_id) VALUES "
-                + ", ".join(["(%s, %s)"] * len(message_ids)),
-                [value for message_id in message_ids for value in (attempt_id, message_id)],
-            )
+        cursor.execute(
+            f"WITH attempt AS (INSERT INTO {attempts} ({columns}) VALUES ({placeholders}) "
+            f"RETURNING id) INSERT INTO {links} (attempt_id, message_id) "
+            "SELECT attempt.id, unnest(%s::bigint[]) FROM attempt",
+            [*values.values(), message_ids],
+        )
 
 
 # --- statuses after a call -------------------------------------------------------------------
@@ -618,12 +628,9 @@ def settle(profile, entity, group, outcome: Outcome, report: PassReport, *, call
     settings = profile.queue_settings
     messages = Message.objects.filter(status=Status.PROCESSING)
     used_up = 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if outcome.sent:
-            messages.filter(id__in=outcome.sent).update(
-                status=Status.SENT, sent_at=now, lease_until=None, updated_at=now,
-                last_error="", last_http_status=outcome.status_code,
-            )
+            mark_sent(outcome.sent, now, outcome.status_code)
         for status, errors in ((Status.FAILED, outcome.failed), (Status.SKIPPED, outcome.skipped)):
             for text, ids in _group_by_text(errors).items():
                 messages.filter(id__in=ids).update(
@@ -646,13 +653,30 @@ def settle(profile, entity, group, outcome: Outcome, report: PassReport, *, call
                 messages.filter(id__in=outcome.release), now, outcome, 0, refund=True,
                 hold_until=unanswered_hold(profile, outcome, now),
             )
+        if called:
+            count_call(
+                profile, entity, sent=len(outcome.sent), failed=len(outcome.failed) + used_up,
+                skipped=len(outcome.skipped), call_failed=bool(outcome.retry or outcome.release),
+            )
     report.sent += len(outcome.sent)
     report.failed += len(outcome.failed)
     report.skipped += len(outcome.skipped)
-    if called:
-        count_call(
-            profile, entity, sent=len(outcome.sent), failed=len(outcome.failed) + used_up,
-            skipped=len(outcome.skipped), call_failed=bool(outcome.retry or outcome.release),
+
+
+def mark_sent(message_ids: list[int], now: datetime, status_code: int | None) -> None:
+    """The hot path of every pass: one statement, its ids one array parameter on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        Message.objects.filter(status=Status.PROCESSING, id__in=message_ids).update(
+            status=Status.SENT, sent_at=now, lease_until=None, updated_at=now,
+            last_error="", last_http_status=status_code,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} SET status = 'sent', sent_at = %s, "
+            "lease_until = NULL, updated_at = %s, last_error = '', last_http_status = %s "
+            "WHERE status = 'processing' AND id = ANY(%s::bigint[])",
+            [now, now, status_code, message_ids],
         )
 
 

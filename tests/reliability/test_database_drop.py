@@ -22,7 +22,7 @@ from tests.reliability.queue_state import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
-RECORDS = 30
+RECORDS = 40
 BATCH = 10
 THRESHOLD = BATCH - 1  # the last ten left are still sent as one batch
 MAGENTO_LATENCY_MS = 1500
@@ -50,8 +50,10 @@ def backlog(profile, push, magento):
 
 
 def kill_connections_during_second_call(worker: ChildProcess, magento) -> None:
+    """While the second call is in flight the third batch is already claimed (a pass claims
+    one batch ahead of the call in flight)."""
     wait_for(
-        lambda: count(Status.SENT) == BATCH and count(Status.PROCESSING) == BATCH,
+        lambda: count(Status.SENT) == BATCH and count(Status.PROCESSING) == 2 * BATCH,
         timeout=60, interval=0.05, message=f"the second batch in flight; log:\n{worker.output()}",
     )
     assert terminate_other_connections() >= 1
@@ -72,8 +74,9 @@ def test_a_killed_database_connection_leaves_the_worker_alive_and_the_next_run_s
 
     assert worker.alive, worker.output()
     # Magento saved the batch in flight, but the worker could not record it: it waits for
-    # its lease, like a crash. Nothing was lost and nothing failed.
-    assert statuses() == {"sent": BATCH, "processing": BATCH, "pending": RECORDS - 2 * BATCH}
+    # its lease, like a crash, and so does the batch claimed ahead of it. Nothing was lost
+    # and nothing failed.
+    assert statuses() == {"sent": BATCH, "processing": 2 * BATCH, "pending": RECORDS - 3 * BATCH}
 
     # Two minutes later (beat's next wake-ups): the lease and the run's sender slot ran out.
     past = timezone.now() - timedelta(seconds=1)
@@ -100,8 +103,8 @@ def test_a_killed_database_connection_costs_one_pass_and_the_same_run_sends_the_
     kill_connections_during_second_call(worker, magento)
 
     # The run's next pass (a process sleep time later) reconnects and sends the batch
-    # nobody had claimed; the one in flight waits for its lease.
-    wait_for(lambda: count(Status.SENT) == RECORDS - BATCH, timeout=10, interval=0.2,
+    # nobody had claimed; the one in flight and the one claimed ahead wait for their lease.
+    wait_for(lambda: count(Status.SENT) == RECORDS - 2 * BATCH, timeout=10, interval=0.2,
              message=f"the next pass of the same run; log:\n{worker.output()}")
     Message.objects.filter(status=Status.PROCESSING).update(
         lease_until=timezone.now() - timedelta(seconds=1)

@@ -1,4 +1,5 @@
-"""A worker killed with `kill -9` in the middle of a batch: its lease brings the batch back."""
+"""A worker killed with `kill -9` in the middle of a batch: its lease brings the batch back,
+and the batch it had claimed ahead of that call."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.reliability.queue_state import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
-RECORDS = 30
+RECORDS = 40
 BATCH = 10
 MAGENTO_LATENCY_MS = 1500
 
@@ -40,17 +41,19 @@ def test_a_worker_killed_mid_batch_resends_only_that_batch_after_its_lease(
 
     worker = processes("worker")
     send_task(PROCESSOR_TASK, profile.name, "price")
-    # The first batch answered; the second claimed and on its way to Magento.
+    # The first batch answered; the second on its way to Magento, the third claimed ahead.
     wait_for(
-        lambda: count(Status.SENT) == BATCH and count(Status.PROCESSING) == BATCH,
+        lambda: count(Status.SENT) == BATCH and count(Status.PROCESSING) == 2 * BATCH,
         timeout=60, interval=0.05, message=f"the second batch in flight; log:\n{worker.output()}",
     )
-    in_flight = set(Message.objects.filter(status=Status.PROCESSING).values_list("sku", flat=True))
+    claimed = set(Message.objects.filter(status=Status.PROCESSING).values_list("sku", flat=True))
     worker.kill()
 
     # Magento still saves the batch the dead worker sent; nobody hears its answer.
     wait_for(lambda: magento.count(PRICES) == 2, timeout=10, message="the in-flight call")
-    assert statuses() == {"sent": BATCH, "processing": BATCH, "pending": RECORDS - 2 * BATCH}
+    in_flight = {row["sku"] for row in magento.calls(PRICES)[1].json_body["prices"]}
+    assert len(in_flight) == BATCH and in_flight < claimed
+    assert statuses() == {"sent": BATCH, "processing": 2 * BATCH, "pending": RECORDS - 3 * BATCH}
     leased = Message.objects.filter(status=Status.PROCESSING)
     assert all(message.lease_until > timezone.now() for message in leased)
 
@@ -72,10 +75,10 @@ def test_a_worker_killed_mid_batch_resends_only_that_batch_after_its_lease(
     )
     assert max(sent.values()) == 2
     attempts = dict(Message.objects.values_list("sku", "attempts"))
-    assert {sku: attempts[sku] for sku in in_flight} == dict.fromkeys(in_flight, 2), (
-        "the killed call counts as an attempt"
+    assert {sku: attempts[sku] for sku in claimed} == dict.fromkeys(claimed, 2), (
+        "the killed call counts as an attempt, and so does the claim made ahead of it"
     )
-    assert {attempts[sku] for sku in skus if sku not in in_flight} == {1}
+    assert {attempts[sku] for sku in skus if sku not in claimed} == {1}
     assert all(magento.price_of(sku) == 19.5 for sku in skus)
     assert sent_but_not_at_magento(magento) == []
     assert replacement.alive
