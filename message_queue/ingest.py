@@ -282,16 +282,7 @@ def apply_key_state(
         return []
     keys = [change.key for change in changes]
     now = timezone.now()
-    KeyState.objects.bulk_create(
-        [KeyState(profile=profile, entity=entity, key=key, source_ts=-1) for key in keys],
-        ignore_conflicts=True,
-    )
-    states = {
-        state.key: state
-        for state in KeyState.objects.select_for_update()
-        .filter(profile=profile, entity=entity, key__in=keys)
-        .order_by("key")
-    }
+    states = lock_key_states(profile, entity, keys, now)
     fresh: list[KeyChange] = []
     touched: list[KeyState] = []
     for change in changes:
@@ -313,13 +304,75 @@ def apply_key_state(
         state.updated_at = now
         touched.append(state)
         fresh.append(change)
-    KeyState.objects.bulk_create(
-        touched,
-        update_conflicts=True,
-        unique_fields=["profile", "entity", "key"],
-        update_fields=["source_ts", "warehouse_quantities", "warehouse_timestamps", "updated_at"],
-    )
+    save_key_states(touched, now)
     return fresh
+
+
+def lock_key_states(profile: Profile, entity: str, keys: list[str], now) -> dict[str, KeyState]:
+    """Each key's state, created if new, locked until commit in key order (so concurrent
+    receivers queue instead of deadlocking).
+
+    On PostgreSQL the keys travel as one array: the statements' text is the same for every
+    notification, and no model instance is built for a key that exists.
+    """
+    if connection.vendor != "postgresql":
+        KeyState.objects.bulk_create(
+            [KeyState(profile=profile, entity=entity, key=key, source_ts=-1) for key in keys],
+            ignore_conflicts=True,
+        )
+        return {
+            state.key: state
+            for state in KeyState.objects.select_for_update()
+            .filter(profile=profile, entity=entity, key__in=keys)
+            .order_by("key")
+        }
+    table = KeyState._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (profile_id, entity, key, source_ts, warehouse_quantities, "
+            "warehouse_timestamps, updated_at) "
+            "SELECT %s, %s, k, -1, '{}', '{}', %s FROM unnest(%s::text[]) AS u(k) "
+            "ON CONFLICT (profile_id, entity, key) DO NOTHING",
+            [profile.pk, entity, now, keys],
+        )
+        cursor.execute(
+            f"SELECT id, key, source_ts, warehouse_quantities, warehouse_timestamps FROM {table} "
+            "WHERE profile_id = %s AND entity = %s AND key = ANY(%s::text[]) "
+            "ORDER BY key FOR UPDATE",
+            [profile.pk, entity, keys],
+        )
+        rows = cursor.fetchall()
+    return {
+        key: KeyState(id=state_id, profile=profile, entity=entity, key=key, source_ts=source_ts,
+                      warehouse_quantities=_json(quantities),
+                      warehouse_timestamps=_json(timestamps))
+        for state_id, key, source_ts, quantities, timestamps in rows
+    }
+
+
+def save_key_states(states: list[KeyState], now) -> None:
+    if not states:
+        return
+    if connection.vendor != "postgresql":
+        KeyState.objects.bulk_update(
+            states, ["source_ts", "warehouse_quantities", "warehouse_timestamps", "updated_at"]
+        )
+        return
+    table = KeyState._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET source_ts = u.ts, warehouse_quantities = CAST(u.wq AS jsonb), "
+            "warehouse_timestamps = CAST(u.wt AS jsonb), updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS u(id, ts, wq, wt) "
+            f"WHERE {table}.id = u.id",
+            [now, [state.pk for state in states], [state.source_ts for state in states],
+             [json.dumps(state.warehouse_quantities) for state in states],
+             [json.dumps(state.warehouse_timestamps) for state in states]],
+        )
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def message_payload(change: KeyChange, entity: str, store_id: int) -> dict:
