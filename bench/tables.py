@@ -65,7 +65,7 @@ SELECT
          THEN jsonb_build_object('sku', sku, 'price', 10.5, 'store_id', 0)
          ELSE jsonb_build_object('sku', sku, 'source_code', 'default',
                                  'warehouses', jsonb_build_object('MAIN', 7)) END,
-    638465233453014192 + i * 10000,
+    638465233453014192 + i::bigint * 10000,
     status,
     CASE status WHEN 'failed' THEN 3 WHEN 'sent' THEN 1 ELSE 0 END,
     moment, NULL,
