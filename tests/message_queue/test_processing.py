@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from message_queue.models import Attempt, Message, OutageGuard, Status
-from message_queue.processing import claim, run_pass
+from message_queue.processing import claim, claim_from, run_pass
 from message_queue.reprocess import reprocess
 from setup_params.models import get_profile
 
@@ -219,6 +220,21 @@ def test_a_change_arriving_while_its_key_is_in_flight_is_sent_after_it(profile, 
     Message.objects.filter(pk=in_flight[0].id).update(status=Status.SENT)
     run_pass(profile, "price")
     assert magento.price_of("AALEGO500") == 2.0
+
+
+def test_a_pass_claims_onward_from_its_last_claim_and_the_next_pass_starts_over(
+    profile, push, magento
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("positions are PostgreSQL's (SQLite has no dead index entries to skip)")
+    enqueue(push, magento, "price", 4)
+    first = claim_from(profile, "price", 2, lease_seconds=60)
+    assert [m.sku for m in first.messages] == ["SKU0000", "SKU0001"]
+    Message.objects.filter(sku="SKU0000").update(status=Status.PENDING)  # released
+
+    onward = claim_from(profile, "price", 10, lease_seconds=60, after=first.position)
+    assert [m.sku for m in onward.messages] == ["SKU0002", "SKU0003"]
+    assert [m.sku for m in claim(profile, "price", 10, lease_seconds=60)] == ["SKU0000"]
 
 
 def test_an_expired_lease_is_sent_by_the_next_pass_with_its_attempt_counted(
