@@ -335,11 +335,14 @@ def lock_key_states(profile: Profile, entity: str, keys: list[str], now) -> dict
             "ON CONFLICT (profile_id, entity, key) DO NOTHING",
             [profile.pk, entity, now, keys],
         )
+        # A look-up per key in the array's (sorted) order: the order the rows are locked in,
+        # and a plan that stays an index look-up while the table has no statistics yet.
         cursor.execute(
-            f"SELECT id, key, source_ts, warehouse_quantities, warehouse_timestamps FROM {table} "
-            "WHERE profile_id = %s AND entity = %s AND key = ANY(%s::text[]) "
-            "ORDER BY key FOR UPDATE",
-            [profile.pk, entity, keys],
+            "SELECT s.id, s.key, s.source_ts, s.warehouse_quantities, s.warehouse_timestamps "
+            "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
+            f"SELECT * FROM {table} WHERE profile_id = %s AND entity = %s AND key = k.key "
+            "OFFSET 0 FOR UPDATE) AS s",
+            [sorted(keys), profile.pk, entity],
         )
         rows = cursor.fetchall()
     return {

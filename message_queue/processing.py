@@ -15,6 +15,7 @@ A *pass*:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -517,10 +518,32 @@ def request_records(profile: Profile, entity: str, group: list[ClaimedMessage]) 
 
 def current_source_quantities(profile: Profile, keys: list[str]) -> dict[str, float]:
     """A source's quantity: the sum of its warehouses' last known quantities (key state)."""
-    states = KeyState.objects.filter(
-        profile=profile, entity=Entity.INVENTORY, key__in=keys
-    ).values_list("key", "warehouse_quantities")
-    return {key: float(sum(quantities.values())) for key, quantities in states}
+    if connection.vendor == "postgresql":
+        states = key_states_by_exact_key(profile, keys)
+    else:
+        states = KeyState.objects.filter(
+            profile=profile, entity=Entity.INVENTORY, key__in=keys
+        ).values_list("key", "warehouse_quantities")
+    return {key: float(sum(_json(quantities).values())) for key, quantities in states
+            if quantities is not None}
+
+
+def key_states_by_exact_key(profile: Profile, keys: list[str]) -> list[tuple]:
+    """One index look-up per key, whatever the planner believes of the table's size: with
+    `key = ANY(…)`, a key-state table not yet analyzed (a first big load) was read whole for
+    every batch."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT k.key, (SELECT s.warehouse_quantities FROM {KeyState._meta.db_table} s "
+            "WHERE s.profile_id = %s AND s.entity = %s AND s.key = k.key) "
+            "FROM unnest(%s::text[]) AS k(key)",
+            [profile.pk, Entity.INVENTORY, keys],
+        )
+        return cursor.fetchall()
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def interpret_answer(
