@@ -10,7 +10,9 @@ A *pass*:
    sends them one request per record, above it in requests of batch count records, the last
    request taking the remainder (while the outage guard is tripped: one probe call);
 3. claims each request's records with one statement (SKIP LOCKED on PostgreSQL), sends them,
-   writes one Attempt per HTTP call and sets the statuses in bulk.
+   writes one Attempt per HTTP call and sets the statuses in bulk. The calls are pipelined:
+   while one is in flight on the pass's sender thread, the pass claims the next request's
+   records and settles the one before (`send_in_requests`).
 """
 
 from __future__ import annotations
