@@ -15,7 +15,14 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from message_queue.models import Direction, Entity, KeyState, Message, ReceivedNotification
+from message_queue.models import (
+    Direction,
+    Entity,
+    KeyState,
+    Message,
+    ReceivedNotification,
+    json_from_cursor,
+)
 from message_queue.stats import count_unmapped_warehouse_rows
 from setup_params.models import Profile
 
@@ -326,6 +333,7 @@ def lock_key_states(profile: Profile, entity: str, keys: list[str], now) -> dict
             .filter(profile=profile, entity=entity, key__in=keys)
             .order_by("key")
         }
+    keys = sorted(keys)
     table = KeyState._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -342,13 +350,13 @@ def lock_key_states(profile: Profile, entity: str, keys: list[str], now) -> dict
             "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
             f"SELECT * FROM {table} WHERE profile_id = %s AND entity = %s AND key = k.key "
             "OFFSET 0 FOR UPDATE) AS s",
-            [sorted(keys), profile.pk, entity],
+            [keys, profile.pk, entity],
         )
         rows = cursor.fetchall()
     return {
         key: KeyState(id=state_id, profile=profile, entity=entity, key=key, source_ts=source_ts,
-                      warehouse_quantities=_json(quantities),
-                      warehouse_timestamps=_json(timestamps))
+                      warehouse_quantities=json_from_cursor(quantities),
+                      warehouse_timestamps=json_from_cursor(timestamps))
         for state_id, key, source_ts, quantities, timestamps in rows
     }
 
@@ -372,10 +380,6 @@ def save_key_states(states: list[KeyState], now) -> None:
              [json.dumps(state.warehouse_quantities) for state in states],
              [json.dumps(state.warehouse_timestamps) for state in states]],
         )
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def message_payload(change: KeyChange, entity: str, store_id: int) -> dict:

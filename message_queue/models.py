@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+
+def json_from_cursor(value):
+    """A JSON column as a raw cursor answers it: text (Django's loader on PostgreSQL, SQLite)
+    or, from a driver that decodes it itself, the value already."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class Entity(models.TextChoices):

@@ -17,7 +17,6 @@ A *pass*:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -58,6 +57,7 @@ from message_queue.models import (
     OutageGuard,
     SenderSlot,
     Status,
+    json_from_cursor,
 )
 from message_queue.stats import count_call, note_backlog
 from setup_params.models import Profile
@@ -415,10 +415,9 @@ class Claim:
 
 
 def claim(profile: Profile, entity: str, size: int, *, lease_seconds: int,
-          due_by: datetime | None = None, after: tuple | None = None) -> list[ClaimedMessage]:
+          due_by: datetime | None = None) -> list[ClaimedMessage]:
     """Mark up to *size* due messages `processing` under a lease, in one statement."""
-    return claim_from(profile, entity, size, lease_seconds=lease_seconds, due_by=due_by,
-                      after=after).messages
+    return claim_from(profile, entity, size, lease_seconds=lease_seconds, due_by=due_by).messages
 
 
 def claim_from(profile: Profile, entity: str, size: int, *, lease_seconds: int,
@@ -447,16 +446,9 @@ def claim_from(profile: Profile, entity: str, size: int, *, lease_seconds: int,
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         rows = cursor.fetchall()
-    payload_field = Message._meta.get_field("payload")
     claimed = [
-        ClaimedMessage(
-            id=row[0],
-            key=row[1],
-            sku=row[2],
-            payload=payload_field.from_db_value(row[3], None, connection)
-            if isinstance(row[3], str) else row[3],
-            attempts=row[4],
-        )
+        ClaimedMessage(id=row[0], key=row[1], sku=row[2], payload=json_from_cursor(row[3]),
+                       attempts=row[4])
         for row in rows
     ]
     position = None
@@ -526,7 +518,7 @@ def current_source_quantities(profile: Profile, keys: list[str]) -> dict[str, fl
         states = KeyState.objects.filter(
             profile=profile, entity=Entity.INVENTORY, key__in=keys
         ).values_list("key", "warehouse_quantities")
-    return {key: float(sum(_json(quantities).values())) for key, quantities in states
+    return {key: float(sum(json_from_cursor(quantities).values())) for key, quantities in states
             if quantities is not None}
 
 
@@ -542,10 +534,6 @@ def key_states_by_exact_key(profile: Profile, keys: list[str]) -> list[tuple]:
             [profile.pk, Entity.INVENTORY, keys],
         )
         return cursor.fetchall()
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def interpret_answer(
